@@ -1,0 +1,538 @@
+"""The rule query language: tokenizer and parser into a small AST.
+
+Grammar (operators are upper-case only; lower-case ``and``/``or``/``not`` are words)::
+
+    query   := or
+    or      := and ("OR" and)*
+    and     := near (["AND"] near)*              adjacent terms mean AND
+    near    := unary (("NEAR" | "ONEAR") ["/" n] unary)*     NEAR alone is NEAR/5
+    unary   := "NOT" unary | primary
+    primary := "(" or ")" | word | word* | "phrase" | case:word | case:"phrase"
+             | /regex/ | @entity | (title|body):primary | (site|source|lang):value
+
+Precedence is therefore NOT > NEAR > AND > OR. Every error is a :class:`QueryError` carrying
+the character offset inside the query where the problem is, so rule loading can point
+``path:line:col`` at it. Words in terms are cut exactly as article text is
+(:mod:`monitor.words`), so an unquoted ``S.Korea`` is the phrase "S Korea". A term that
+contains no letter or digit is an error rather than something that silently never matches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import re2
+
+from monitor.errors import ConfigError
+from monitor.textnorm import normalize
+from monitor.words import fold, split
+
+DEFAULT_NEAR = 5
+MAX_NEAR = 1000
+MIN_PREFIX = 3
+MAX_DEPTH = 100
+SCOPES = ("title", "body")
+METAS = ("site", "source", "lang")
+FIELDS = (*SCOPES, *METAS, "case")
+_STOP = frozenset(' \t\r\n()"')
+_FIELD_RE = re.compile(r"([A-Za-z]+):")
+_NEAR_RE = re.compile(r"(O?NEAR)(?:/(.*))?\Z", re.S)
+_OPERATORS = frozenset({"AND", "OR", "NOT"})
+
+
+class QueryError(ConfigError):
+    """A query that cannot be parsed; ``offset`` is the character index inside the query."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+# ---------------------------------------------------------------------------------------- AST
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """Consecutive words; ``exact`` compares as written, ``prefix`` lets the last word grow."""
+
+    words: tuple[str, ...]
+    exact: bool = False
+    prefix: bool = False
+    src: str = ""
+    start: int = 0
+
+    @property
+    def key(self) -> tuple[tuple[str, ...], bool, bool]:
+        """What makes two terms find the same words (shared by every rule using it)."""
+        return self.words, self.exact, self.prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Regex:
+    """An RE2 expression run over each field's text."""
+
+    pattern: str
+    regex: Any = field(compare=False, hash=False, repr=False)
+    src: str = ""
+    start: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    """Every child holds."""
+
+    children: tuple[Node, ...]
+    src: str = ""
+    start: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    """At least one child holds."""
+
+    children: tuple[Node, ...]
+    src: str = ""
+    start: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    """The child does not hold."""
+
+    child: Node
+    src: str = ""
+    start: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """``left`` and ``right`` within ``n`` words; ``ordered`` (ONEAR) puts left first."""
+
+    left: Node
+    right: Node
+    n: int = DEFAULT_NEAR
+    ordered: bool = False
+    src: str = ""
+    start: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The child, looked for only in one field (``title`` or ``body``)."""
+
+    field: str
+    child: Node
+    src: str = ""
+    start: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """A test on the article's metadata: ``site``, ``source`` or ``lang``."""
+
+    field: str
+    value: str
+    src: str = ""
+    start: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """``@name``: any of the entity's aliases."""
+
+    name: str
+    aliases: tuple[Term, ...]
+    src: str = ""
+    start: int = 0
+
+
+Node = Term | Regex | And | Or | Not | Near | Scope | Meta | Entity
+
+
+def terms(node: Node) -> list[Term | Regex]:
+    """Every word term and regex in ``node``, NOT-ed ones included, left to right."""
+    match node:
+        case Term() | Regex():
+            return [node]
+        case Entity(aliases=aliases):
+            return list(aliases)
+        case And(children=kids) | Or(children=kids):
+            return [t for kid in kids for t in terms(kid)]
+        case Not(child=child) | Scope(child=child):
+            return terms(child)
+        case Near(left=left, right=right):
+            return terms(left) + terms(right)
+    return []
+
+
+def positional(node: Node) -> bool:
+    """True when ``node`` can hold with word positions (so it can be a NEAR operand)."""
+    match node:
+        case Term() | Regex() | Entity() | Near():
+            return True
+        case And(children=kids) | Or(children=kids):
+            return any(positional(k) for k in kids)
+        case Scope(child=child):
+            return positional(child)
+    return False
+
+
+# ---------------------------------------------------------------------------------- tokenizer
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One lexical unit; ``value`` holds words, a pattern, a name or a field as fits ``kind``."""
+
+    kind: str  # ( ) AND OR NOT NEAR TERM PHRASE REGEX ENTITY SCOPE CASE META
+    start: int
+    end: int
+    value: Any = None
+    n: int = 0
+
+
+OPERAND_KINDS = frozenset(
+    {"(", "NOT", "TERM", "PHRASE", "REGEX", "ENTITY", "SCOPE", "CASE", "META"}
+)
+
+
+def tokenize(query: str) -> list[Token]:
+    """Cut ``query`` into tokens; raises QueryError at the first lexical problem."""
+    tokens: list[Token] = []
+    i = 0
+    while i < len(query):
+        c = query[i]
+        if c in " \t\r\n":
+            i += 1
+        elif c in "()":
+            tokens.append(Token(c, i, i + 1))
+            i += 1
+        else:
+            lexer = _LEXERS.get(c, _lex_chunk)
+            i = lexer(query, i, tokens)
+    return tokens
+
+
+def _lex_phrase(query: str, i: int, tokens: list[Token]) -> int:
+    end = query.find('"', i + 1)
+    if end < 0:
+        raise QueryError("unclosed quote", i)
+    body = query[i + 1 : end].rstrip()
+    prefix = body.endswith("*")
+    tokens.append(Token("PHRASE", i, end + 1, _words(body.removesuffix("*"), i, prefix, '""')))
+    return end + 1
+
+
+def _lex_regex(query: str, i: int, tokens: list[Token]) -> int:
+    out: list[str] = []
+    j = i + 1
+    while j < len(query) and query[j] != "/":
+        if query[j] == "\\" and j + 1 < len(query):
+            out.append("/" if query[j + 1] == "/" else query[j : j + 2])
+            j += 2
+        else:
+            out.append(query[j])
+            j += 1
+    if j >= len(query):
+        raise QueryError("unclosed regex: end it with '/' (write '\\/' for a slash inside)", i)
+    if j + 1 < len(query) and query[j + 1] not in _STOP:
+        raise QueryError("unexpected text right after the regex's closing '/'", j + 1)
+    pattern = "".join(out)
+    tokens.append(Token("REGEX", i, j + 1, (pattern, _compile_regex(pattern, i))))
+    return j + 1
+
+
+def _compile_regex(pattern: str, offset: int) -> Any:
+    if not pattern:
+        raise QueryError("empty regex", offset)
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else "invalid"
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        raise QueryError(f"bad regex: {detail}", offset) from None
+
+
+def _lex_entity(query: str, i: int, tokens: list[Token]) -> int:
+    end = _chunk_end(query, i + 1)
+    name = query[i + 1 : end]
+    if not name:
+        raise QueryError("'@' must be followed by an entity name", i)
+    tokens.append(Token("ENTITY", i, end, name))
+    return end
+
+
+def _lex_chunk(query: str, i: int, tokens: list[Token]) -> int:
+    end = _chunk_end(query, i)
+    chunk = query[i:end]
+    if chunk in _OPERATORS:
+        tokens.append(Token(chunk, i, end))
+        return end
+    near = _NEAR_RE.match(chunk)
+    if near:
+        n = _near_n(near.group(1), near.group(2), i + near.end(1) + 1)
+        tokens.append(Token("NEAR", i, end, near.group(1), n))
+        return end
+    scope = _FIELD_RE.match(chunk)
+    if scope:
+        return _lex_field(query, i, scope.group(1), tokens)
+    prefix = chunk.endswith("*")
+    tokens.append(Token("TERM", i, end, _words(chunk.removesuffix("*"), i, prefix, "")))
+    return end
+
+
+def _near_n(op: str, text: str | None, offset: int) -> int:
+    if text is None:
+        return DEFAULT_NEAR
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_NEAR:
+        raise QueryError(f"{op}/n needs a whole number n from 1 to {MAX_NEAR}", offset)
+    return int(text)
+
+
+def _lex_field(query: str, i: int, name: str, tokens: list[Token]) -> int:
+    after = i + len(name) + 1
+    if name not in FIELDS:
+        known = ", ".join(f"{f}:" for f in FIELDS)
+        raise QueryError(
+            f"unknown field '{name}:' (known: {known}; quote the text to search for it)", i
+        )
+    if name in SCOPES:
+        tokens.append(Token("SCOPE", i, after, name))
+        return after
+    if name == "case":
+        tokens.append(Token("CASE", i, after))
+        return after
+    return _lex_meta(query, i, name, after, tokens)
+
+
+def _lex_meta(query: str, i: int, name: str, after: int, tokens: list[Token]) -> int:
+    if query.startswith('"', after):
+        close = query.find('"', after + 1)
+        if close < 0:
+            raise QueryError("unclosed quote", after)
+        value, end = query[after + 1 : close].strip(), close + 1
+    else:
+        end = _chunk_end(query, after)
+        value = query[after:end]
+    if not value:
+        raise QueryError(f"{name}: needs a value", i)
+    tokens.append(Token("META", i, end, (name, value)))
+    return end
+
+
+def _chunk_end(query: str, i: int) -> int:
+    while i < len(query) and query[i] not in _STOP:
+        i += 1
+    return i
+
+
+def _words(text: str, offset: int, prefix: bool, quotes: str) -> tuple[tuple[str, ...], bool]:
+    """Words of a term's text (as written) and whether the last one is a prefix."""
+    shown = f"{quotes[:1]}{text}{'*' if prefix else ''}{quotes[1:]}"
+    if "*" in text:
+        raise QueryError(f"'*' may only end a word: {shown}", offset)
+    words = tuple(split(normalize(text)))
+    if not words:
+        raise QueryError(f"no letters or digits in {shown}", offset)
+    if prefix and (len(words[-1]) < MIN_PREFIX or not text.endswith(words[-1])):
+        raise QueryError(
+            f"a prefix needs at least {MIN_PREFIX} letters before '*': {shown}", offset
+        )
+    return words, prefix
+
+
+_LEXERS: dict[str, Callable[[str, int, list[Token]], int]] = {
+    '"': _lex_phrase,
+    "/": _lex_regex,
+    "@": _lex_entity,
+}
+
+
+# ------------------------------------------------------------------------------------- parser
+
+
+def parse(query: str, entities: Mapping[str, Sequence[Term]] | None = None) -> Node:
+    """The AST of ``query``; ``entities`` resolves ``@name``. Raises QueryError."""
+    if not query.strip():
+        raise QueryError("empty query", 0)
+    return _Parser(query, tokenize(query), entities or {}).parse()
+
+
+def parse_alias(alias: str) -> Term:
+    """An entity alias: a literal word or phrase, ``case:`` for exact case, ``*`` to end."""
+    exact = alias.startswith("case:")
+    body = alias.removeprefix("case:").strip().strip('"').strip()
+    prefix = body.endswith("*")
+    words, prefix = _words(body.removesuffix("*"), 0, prefix, "")
+    return _term(words, exact, prefix, alias, 0)
+
+
+def _term(words: tuple[str, ...], exact: bool, prefix: bool, src: str, start: int) -> Term:
+    if not exact:
+        words = tuple(fold(w) for w in words)
+    return Term(words, exact, prefix, src, start)
+
+
+class _Parser:
+    """Recursive descent over the token list; one instance per query."""
+
+    def __init__(self, query: str, tokens: list[Token], entities: Mapping[str, Sequence[Term]]):
+        self.query = query
+        self.tokens = tokens
+        self.entities = entities
+        self.pos = 0
+        self.depth = 0
+
+    def parse(self) -> Node:
+        node = self.parse_or()
+        tok = self.peek()
+        if tok is not None:
+            if tok.kind == ")":
+                raise QueryError("unmatched ')'", tok.start)
+            raise QueryError(f"unexpected {self.show(tok)}", tok.start)
+        return node
+
+    # helpers -----------------------------------------------------------------------------
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> Token:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        return tok
+
+    def show(self, tok: Token) -> str:
+        return f"'{self.query[tok.start : tok.end]}'"
+
+    def src(self, start: int) -> str:
+        return self.query[start : self.tokens[self.pos - 1].end].strip()
+
+    def need_operand(self, op: Token) -> None:
+        tok = self.peek()
+        if tok is None or tok.kind not in OPERAND_KINDS:
+            raise QueryError(f"{self.show(op)} needs a term on its right", op.start)
+
+    # grammar -----------------------------------------------------------------------------
+
+    def parse_or(self) -> Node:
+        start = self.tokens[self.pos].start if self.peek() else len(self.query)
+        items = [self.parse_and()]
+        while (tok := self.peek()) is not None and tok.kind == "OR":
+            self.take()
+            self.need_operand(tok)
+            items.append(self.parse_and())
+        return items[0] if len(items) == 1 else Or(tuple(items), self.src(start), start)
+
+    def parse_and(self) -> Node:
+        start = self.tokens[self.pos].start if self.peek() else len(self.query)
+        items = [self.parse_near()]
+        while (tok := self.peek()) is not None and tok.kind in OPERAND_KINDS | {"AND"}:
+            if tok.kind == "AND":
+                self.take()
+                self.need_operand(tok)
+            items.append(self.parse_near())
+        return items[0] if len(items) == 1 else And(tuple(items), self.src(start), start)
+
+    def parse_near(self) -> Node:
+        start = self.tokens[self.pos].start if self.peek() else len(self.query)
+        left = self.parse_unary()
+        while (tok := self.peek()) is not None and tok.kind == "NEAR":
+            self.take()
+            self.need_operand(tok)
+            right = self.parse_unary()
+            for side in (left, right):
+                if not positional(side):
+                    raise QueryError(
+                        f"{tok.value} needs a word, phrase or group on each side, not '{side.src}'",
+                        side.start,
+                    )
+            ordered = tok.value == "ONEAR"
+            left = Near(left, right, tok.n, ordered, self.src(start), start)
+        return left
+
+    def parse_unary(self) -> Node:
+        tok = self.peek()
+        if tok is not None and tok.kind == "NOT":
+            self.take()
+            self.need_operand(tok)
+            child = self.parse_unary()
+            return Not(child, self.src(tok.start), tok.start)
+        return self.parse_primary()
+
+    def parse_primary(self) -> Node:
+        tok = self.peek()
+        if tok is None:
+            raise QueryError("a term is missing at the end", len(self.query))
+        if tok.kind in ("AND", "OR", "NEAR"):
+            raise QueryError(f"{self.show(tok)} needs a term on its left", tok.start)
+        if tok.kind == ")":
+            raise QueryError("unmatched ')'", tok.start)
+        self.take()
+        return _PRIMARY[tok.kind](self, tok)
+
+    def group(self, tok: Token) -> Node:
+        if self.peek() is not None and self.tokens[self.pos].kind == ")":
+            raise QueryError("empty parentheses", tok.start)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError("parentheses nested too deeply", tok.start)
+        node = self.parse_or()
+        self.depth -= 1
+        close = self.peek()
+        if close is None or close.kind != ")":
+            raise QueryError("unclosed '('", tok.start)
+        self.take()
+        return node
+
+    def term(self, tok: Token) -> Node:
+        words, prefix = tok.value
+        return _term(words, False, prefix, self.src(tok.start), tok.start)
+
+    def regex(self, tok: Token) -> Node:
+        pattern, compiled = tok.value
+        return Regex(pattern, compiled, self.src(tok.start), tok.start)
+
+    def entity(self, tok: Token) -> Node:
+        aliases = self.entities.get(tok.value)
+        if aliases is None:
+            raise QueryError(f"unknown entity '@{tok.value}'", tok.start)
+        return Entity(tok.value, tuple(aliases), self.src(tok.start), tok.start)
+
+    def scope(self, tok: Token) -> Node:
+        self.need_operand(tok)
+        child = self.parse_unary()
+        return Scope(tok.value, child, self.src(tok.start), tok.start)
+
+    def case(self, tok: Token) -> Node:
+        nxt = self.peek()
+        if nxt is None or nxt.kind not in ("TERM", "PHRASE"):
+            raise QueryError("case: needs a word or a quoted phrase right after it", tok.start)
+        self.take()
+        words, prefix = nxt.value
+        return _term(words, True, prefix, self.src(tok.start), tok.start)
+
+    def meta(self, tok: Token) -> Node:
+        name, value = tok.value
+        value = value.casefold()
+        if name == "site":
+            value = value.removeprefix("www.").rstrip(".")
+        return Meta(name, value, self.src(tok.start), tok.start)
+
+
+_PRIMARY: dict[str, Callable[[_Parser, Token], Node]] = {
+    "(": _Parser.group,
+    "TERM": _Parser.term,
+    "PHRASE": _Parser.term,
+    "REGEX": _Parser.regex,
+    "ENTITY": _Parser.entity,
+    "SCOPE": _Parser.scope,
+    "CASE": _Parser.case,
+    "META": _Parser.meta,
+}
