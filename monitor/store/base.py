@@ -1,0 +1,99 @@
+"""The store interface every backend implements (SQLite embedded, Redis shared).
+
+Promises of every store:
+- Feed state (validators, schedule, error count) survives a restart.
+- ``record`` is atomic: the articles' seen-marks, the hits, and one pending delivery per
+  (hit, sink) are written together or not at all. A hit id already recorded is not recorded
+  again (one alert per rule and story), and gets no second delivery.
+- A pending delivery stays until ``ack`` (sink accepted) or ``dead`` (attempts exhausted);
+  ``due`` hands out the ones whose next attempt time has come.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from monitor.hit import Hit
+
+
+@dataclass(slots=True)
+class FeedState:
+    """What we remember of a feed between polls and across restarts."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    next_poll: float = 0.0  # unix time
+    errors: int = 0  # consecutive errors
+    last_status: int | None = None
+    last_error: str | None = None
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A hit waiting for one sink."""
+
+    sink: str
+    hit_id: str
+    body: bytes
+    attempts: int  # attempts already made
+    next_at: float  # unix time of the next attempt
+    last_error: str | None = None
+
+
+class Store(Protocol):
+    """Feed state, seen articles and stories, hits, and the per-sink delivery outbox."""
+
+    async def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+
+    async def close(self) -> None:
+        """Release connections; pending work stays stored."""
+
+    async def get_feed(self, url: str) -> FeedState | None:
+        """The stored state of the feed at ``url``, or None when never seen."""
+
+    async def put_feed(self, url: str, state: FeedState) -> None:
+        """Store the feed's state."""
+
+    async def claim_feed(self, url: str, owner: str, ttl: float) -> bool:
+        """Take the feed for one poll; False when another replica holds it."""
+
+    async def release_feed(self, url: str, owner: str) -> None:
+        """Give the feed back after a poll."""
+
+    async def unseen(self, keys: list[str]) -> set[str]:
+        """The subset of article keys not marked seen yet."""
+
+    async def record(self, keys: list[str], hits: list[Hit]) -> list[Hit]:
+        """Mark ``keys`` seen and record ``hits`` with their deliveries, atomically.
+
+        Returns the hits that were new (a hit id recorded before is skipped).
+        """
+
+    async def hits(self, limit: int = 100) -> list[bytes]:
+        """The most recent hit bodies, newest last (for tests, the CLI and backtests)."""
+
+    async def due(self, sink: str, now: float, limit: int = 100) -> list[Pending]:
+        """Pending deliveries of ``sink`` whose next attempt is due, oldest first."""
+
+    async def ack(self, sink: str, hit_id: str) -> None:
+        """The sink accepted the hit: forget the pending delivery."""
+
+    async def retry(
+        self, sink: str, hit_id: str, attempts: int, next_at: float, error: str
+    ) -> None:
+        """Schedule another attempt."""
+
+    async def dead(self, sink: str, hit_id: str, error: str) -> None:
+        """Attempts exhausted: move the delivery to the sink's dead letters."""
+
+    async def dead_letters(self, sink: str) -> list[Pending]:
+        """The dead deliveries of ``sink``."""
+
+    async def replay(self, sink: str, hit_ids: list[str] | None, now: float) -> int:
+        """Move dead deliveries (all, or those ids) back to pending, due now; returns count."""
+
+    async def pending_count(self, sink: str) -> int:
+        """How many deliveries wait for ``sink`` (due or not)."""

@@ -1,0 +1,441 @@
+"""The shared store: the same state in Redis, so several replicas can split the work.
+
+Promises (beyond those of :mod:`monitor.store.base`):
+- ``record`` is one Lua script, so it is atomic across replicas: a hit id is recorded,
+  appended to the stream ``P:hits`` (field ``hit``) and published on ``P:hits:<rule-id>`` and
+  on the hit's channels exactly once, together with its pending deliveries and the seen
+  marks. The script checks everything that could fail before its first write (Redis does not
+  roll a failed script back), so an error leaves nothing half-written.
+- ``claim_feed`` is a lease with a TTL (``SET NX PX``): one replica polls a feed at a time,
+  and a dead replica's claim expires. The holder may renew it by claiming again.
+- ``due`` leases what it hands out for ``lease`` seconds (it pushes the score forward), so
+  two replicas never deliver the same hit at once, and a dead replica's deliveries come
+  due again for the others when the lease runs out.
+- ``ping`` raises :class:`MonitorError` when Redis cannot be reached; other methods let
+  ``redis.exceptions.RedisError`` through (the caller decides whether to retry).
+- Works with clients made with or without ``decode_responses``.
+
+Key layout (``P`` is the prefix):
+    P:hits              stream, field ``hit`` = hit JSON (``MAXLEN ~ stream_maxlen``)
+    P:hits:<rule-id>    pub/sub channel (and each of the hit's channels, names as written)
+    P:feed:<urlhash>    hash: url, etag, last_modified, next_poll, errors, last_status, ...
+    P:lock:<urlhash>    string: the owner polling the feed (PX ttl)
+    P:seen:<key>        string "1", expires after ``seen_ttl`` (default 30 days)
+    P:hit:<hit-id>      string "1": hit recorded, expires after ``hit_ttl`` (default 90 days)
+    P:pending:<sink>    zset: hit id -> next attempt (unix time)
+    P:dead:<sink>       zset: hit id -> time it died
+    P:attempts:<sink>   hash: hit id -> attempts made
+    P:errors:<sink>     hash: hit id -> last error
+    P:bodies:<sink>     hash: hit id -> hit JSON; lives exactly as long as the delivery does
+                        (no TTL, so a dead letter kept for months can still be replayed)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
+
+from monitor.errors import MonitorError
+from monitor.hit import Hit
+from monitor.store.base import FeedState, Pending
+
+DAY = 86_400.0
+
+# ARGV: prefix, maxlen, seen_ttl_ms, hit_ttl_ms, now, n_keys, keys...,
+#       n_hits, then per hit: id, rule, body, n_sinks, sinks..., n_channels, channels...
+# Returns the ids recorded. Keys are built from the prefix inside the script (one Redis, not
+# a cluster: the stream and the per-sink keys could not share a slot anyway).
+RECORD = """
+local p, maxlen, seen_ttl, hit_ttl, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local i = 6
+local function list()
+  local n = tonumber(ARGV[i]); i = i + 1
+  local out = {}
+  for j = 1, n do out[j] = ARGV[i]; i = i + 1 end
+  return out
+end
+local keys = list()
+local n_hits = tonumber(ARGV[i]); i = i + 1
+local hits = {}
+for h = 1, n_hits do
+  local hit = {id = ARGV[i], rule = ARGV[i + 1], body = ARGV[i + 2]}
+  i = i + 3
+  hit.sinks = list()
+  hit.channels = list()
+  hits[h] = hit
+end
+
+-- Phase 1: decide and check, without writing: a script error does not undo earlier writes.
+local function expect(key, want)
+  local got = redis.call('TYPE', key)['ok']
+  if got ~= 'none' and got ~= want then
+    error('WRONGTYPE ' .. key .. ' is a ' .. got .. ', expected a ' .. want)
+  end
+end
+expect(p .. ':hits', 'stream')
+local new, taken = {}, {}
+for _, hit in ipairs(hits) do
+  if not taken[hit.id] and redis.call('EXISTS', p .. ':hit:' .. hit.id) == 0 then
+    taken[hit.id] = true
+    for _, sink in ipairs(hit.sinks) do
+      if sink == '' then error('empty sink name in hit ' .. hit.id) end
+      expect(p .. ':pending:' .. sink, 'zset')
+      expect(p .. ':bodies:' .. sink, 'hash')
+      expect(p .. ':attempts:' .. sink, 'hash')
+      expect(p .. ':errors:' .. sink, 'hash')
+    end
+    new[#new + 1] = hit
+  end
+end
+
+-- Phase 2: write.
+local ids = {}
+for _, hit in ipairs(new) do
+  redis.call('SET', p .. ':hit:' .. hit.id, '1', 'PX', hit_ttl)
+  redis.call('XADD', p .. ':hits', 'MAXLEN', '~', maxlen, '*', 'hit', hit.body)
+  redis.call('PUBLISH', p .. ':hits:' .. hit.rule, hit.body)
+  for _, channel in ipairs(hit.channels) do redis.call('PUBLISH', channel, hit.body) end
+  for _, sink in ipairs(hit.sinks) do
+    redis.call('ZADD', p .. ':pending:' .. sink, now, hit.id)
+    redis.call('HSET', p .. ':bodies:' .. sink, hit.id, hit.body)
+    redis.call('HDEL', p .. ':attempts:' .. sink, hit.id)
+    redis.call('HDEL', p .. ':errors:' .. sink, hit.id)
+  end
+  ids[#ids + 1] = hit.id
+end
+for _, key in ipairs(keys) do redis.call('SET', p .. ':seen:' .. key, '1', 'PX', seen_ttl) end
+return ids
+"""
+
+# KEYS: lock; ARGV: owner, ttl_ms. Take the lock, or renew it when we hold it already.
+CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS: lock; ARGV: owner. Delete the lock only while we hold it.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: zset, attempts, errors, bodies; ARGV: max score, limit, lease score ('' = no lease).
+# Returns id, score, attempts, error, body for each entry up to max score, lowest first;
+# with a lease score, each entry handed out is pushed to it.
+TAKE = """
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],
+                         'WITHSCORES', 'LIMIT', 0, ARGV[2])
+local out = {}
+for j = 1, #items, 2 do
+  local id = items[j]
+  if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], ARGV[3], id) end
+  out[#out + 1] = id
+  out[#out + 1] = items[j + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[2], id)
+  out[#out + 1] = redis.call('HGET', KEYS[3], id)
+  out[#out + 1] = redis.call('HGET', KEYS[4], id)
+end
+return out
+"""
+
+# KEYS: pending, attempts, errors, bodies; ARGV: id. Forget a pending delivery.
+ACK = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
+end
+return 0
+"""
+
+# KEYS: pending, attempts, errors; ARGV: id, attempts, next_at, error.
+RETRY = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+end
+return 0
+"""
+
+# KEYS: pending, dead, attempts, errors; ARGV: id, now, error.
+DEAD = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+  redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
+end
+return 0
+"""
+
+# KEYS: dead, pending, attempts; ARGV: now, ids... (none = all). Returns how many moved.
+REPLAY = """
+local ids = {}
+if #ARGV == 1 then
+  ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+else
+  for j = 2, #ARGV do ids[#ids + 1] = ARGV[j] end
+end
+local moved = 0
+for _, id in ipairs(ids) do
+  if redis.call('ZREM', KEYS[1], id) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[1], id)
+    redis.call('HSET', KEYS[3], id, 0)
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+
+class RedisStore:
+    """The :class:`~monitor.store.base.Store` in Redis, shared by every replica."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str = "news-monitor",
+        *,
+        stream_maxlen: int = 100_000,
+        seen_ttl: float = 30 * DAY,
+        hit_ttl: float = 90 * DAY,
+        lease: float = 120.0,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.stream_maxlen = stream_maxlen
+        self.seen_ttl = seen_ttl
+        self.hit_ttl = hit_ttl
+        self.lease = lease
+        self.owns_client = owns_client
+        self._record = client.register_script(RECORD)
+        self._claim = client.register_script(CLAIM)
+        self._release = client.register_script(RELEASE)
+        self._take = client.register_script(TAKE)
+        self._ack = client.register_script(ACK)
+        self._retry = client.register_script(RETRY)
+        self._dead = client.register_script(DEAD)
+        self._replay = client.register_script(REPLAY)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "news-monitor", **options: Any) -> RedisStore:
+        """A store on its own client for ``url``; ``close`` closes that client."""
+        return cls(aioredis.Redis.from_url(url), prefix, owns_client=True, **options)
+
+    def key(self, *parts: str) -> str:
+        """``prefix:part:part…``."""
+        return ":".join((self.prefix, *parts))
+
+    def _sink_keys(self, sink: str, *kinds: str) -> list[str]:
+        return [self.key(kind, sink) for kind in kinds]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise :class:`MonitorError` when Redis does not answer."""
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            raise MonitorError(f"redis unreachable: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close the client if this store made it (``from_url``); a passed-in one stays open."""
+        if self.owns_client:
+            self.owns_client = False  # closing twice is harmless
+            await self.client.aclose()
+
+    # -- feeds -----------------------------------------------------------------------------
+
+    async def get_feed(self, url: str) -> FeedState | None:
+        """The stored state of the feed at ``url``, or None when never seen."""
+        raw = await self.client.hgetall(self.key("feed", _url_hash(url)))
+        if not raw:
+            return None
+        return _feed_state({_str(k): _str(v) for k, v in raw.items()})
+
+    async def put_feed(self, url: str, state: FeedState) -> None:
+        """Store the feed's state (replacing what was there)."""
+        key = self.key("feed", _url_hash(url))
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=_feed_fields(url, state))
+            await pipe.execute()
+
+    async def claim_feed(self, url: str, owner: str, ttl: float) -> bool:
+        """Take the feed for ``ttl`` seconds; False while another owner holds it."""
+        lock = self.key("lock", _url_hash(url))
+        return bool(await self._claim(keys=[lock], args=[owner, _ms(ttl)]))
+
+    async def release_feed(self, url: str, owner: str) -> None:
+        """Give the feed back, only if ``owner`` still holds it."""
+        await self._release(keys=[self.key("lock", _url_hash(url))], args=[owner])
+
+    # -- seen and hits ---------------------------------------------------------------------
+
+    async def unseen(self, keys: list[str]) -> set[str]:
+        """The subset of ``keys`` not marked seen yet."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return set()
+        marks = await self.client.mget([self.key("seen", k) for k in wanted])
+        return {k for k, mark in zip(wanted, marks, strict=True) if mark is None}
+
+    async def record(self, keys: list[str], hits: list[Hit]) -> list[Hit]:
+        """Mark ``keys`` seen, record, stream and publish the new ``hits``, in one script.
+
+        A hit id recorded before (or repeated in ``hits``) is skipped entirely.
+        """
+        args: list[str | bytes | int] = [
+            self.prefix,
+            self.stream_maxlen,
+            _ms(self.seen_ttl),
+            _ms(self.hit_ttl),
+            repr(time.time()),
+            len(keys),
+            *keys,
+            len(hits),
+        ]
+        for hit in hits:
+            args += [hit.id, hit.rule_id, hit.body]
+            args += _counted(hit.sinks) + _counted(hit.channels)
+        recorded = {_str(hid) for hid in await self._record(args=args)}
+        new: dict[str, Hit] = {}
+        for hit in hits:
+            if hit.id in recorded:
+                new.setdefault(hit.id, hit)
+        return list(new.values())
+
+    async def hits(self, limit: int = 100) -> list[bytes]:
+        """The ``limit`` most recent hit bodies of the stream, newest last."""
+        entries = await self.client.xrevrange(self.key("hits"), count=limit)
+        bodies = [_field(fields or {}, "hit") for _, fields in entries or []]
+        return [_bytes(b) for b in reversed(bodies) if b is not None]
+
+    # -- deliveries ------------------------------------------------------------------------
+
+    async def due(self, sink: str, now: float, limit: int = 100) -> list[Pending]:
+        """Due deliveries of ``sink``, oldest first; each is leased for ``lease`` seconds."""
+        keys = self._sink_keys(sink, "pending", "attempts", "errors", "bodies")
+        raw = await self._take(keys=keys, args=[repr(now), limit, repr(now + self.lease)])
+        return _pendings(sink, raw)
+
+    async def ack(self, sink: str, hit_id: str) -> None:
+        """The sink accepted the hit: forget the pending delivery."""
+        keys = self._sink_keys(sink, "pending", "attempts", "errors", "bodies")
+        await self._ack(keys=keys, args=[hit_id])
+
+    async def retry(
+        self, sink: str, hit_id: str, attempts: int, next_at: float, error: str
+    ) -> None:
+        """Schedule another attempt at ``next_at``; ``attempts`` is the count made so far."""
+        keys = self._sink_keys(sink, "pending", "attempts", "errors")
+        await self._retry(keys=keys, args=[hit_id, attempts, repr(next_at), error])
+
+    async def dead(self, sink: str, hit_id: str, error: str) -> None:
+        """Move the delivery to the dead letters, counting the attempt that just failed.
+
+        The dead letter's ``next_at`` becomes the time it died.
+        """
+        keys = self._sink_keys(sink, "pending", "dead", "attempts", "errors")
+        await self._dead(keys=keys, args=[hit_id, repr(time.time()), error])
+
+    async def dead_letters(self, sink: str) -> list[Pending]:
+        """The dead deliveries of ``sink``, in the order they died."""
+        keys = self._sink_keys(sink, "dead", "attempts", "errors", "bodies")
+        raw = await self._take(keys=keys, args=["+inf", -1, ""])
+        return _pendings(sink, raw)
+
+    async def replay(self, sink: str, hit_ids: list[str] | None, now: float) -> int:
+        """Move dead deliveries (all, or those ids) back to pending, due ``now``, attempts 0."""
+        if hit_ids is not None and not hit_ids:
+            return 0
+        keys = self._sink_keys(sink, "dead", "pending", "attempts")
+        return int(await self._replay(keys=keys, args=[repr(now), *(hit_ids or [])]))
+
+    async def pending_count(self, sink: str) -> int:
+        """How many deliveries wait for ``sink`` (due or not, leased or not)."""
+        return int(await self.client.zcard(self.key("pending", sink)))
+
+
+def _url_hash(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:32]
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _counted(items: tuple[str, ...]) -> list[str | bytes | int]:
+    """``[n, item…]`` of the distinct items, as the record script reads lists."""
+    distinct = list(dict.fromkeys(items))
+    return [len(distinct), *distinct]
+
+
+def _str(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _field(fields: dict[Any, Any], name: str) -> str | bytes | None:
+    value: str | bytes | None = fields.get(name.encode(), fields.get(name))
+    return value
+
+
+def _feed_fields(url: str, state: FeedState) -> dict[FieldT, EncodableT]:
+    fields: dict[FieldT, EncodableT] = {
+        "url": url,
+        "next_poll": repr(state.next_poll),
+        "errors": str(state.errors),
+        "disabled": "1" if state.disabled else "0",
+    }
+    optional = {
+        "etag": state.etag,
+        "last_modified": state.last_modified,
+        "last_status": state.last_status,
+        "last_error": state.last_error,
+    }
+    fields.update({k: str(v) for k, v in optional.items() if v is not None})
+    return fields
+
+
+def _feed_state(fields: dict[str, str]) -> FeedState:
+    status = fields.get("last_status")
+    return FeedState(
+        etag=fields.get("etag"),
+        last_modified=fields.get("last_modified"),
+        next_poll=float(fields.get("next_poll", "0")),
+        errors=int(fields.get("errors", "0")),
+        last_status=int(status) if status is not None else None,
+        last_error=fields.get("last_error"),
+        disabled=fields.get("disabled") == "1",
+    )
+
+
+def _pendings(sink: str, raw: list[Any]) -> list[Pending]:
+    """Pendings from the TAKE script's flat answer, skipping any without a body.
+
+    Bodies live and die with their delivery, so a missing one means someone edited keys.
+    """
+    out = []
+    for j in range(0, len(raw), 5):
+        hid, score, attempts, error, body = raw[j : j + 5]
+        if body is None:
+            continue
+        err = _str(error) if error is not None else None
+        out.append(Pending(sink, _str(hid), _bytes(body), int(attempts or 0), float(score), err))
+    return out
