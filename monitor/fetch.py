@@ -1,0 +1,162 @@
+"""Fetching feeds and pages over HTTP with every limit applied.
+
+Promises: conditional GET (``If-None-Match``/``If-Modified-Since``); a total deadline over the
+whole exchange (redirects and body included) that a slow server cannot stretch, plus connect
+and read timeouts; redirects followed by hand (at most ``max_redirects``) so each hop is
+checked by the address guard; the *decoded* body is counted while streaming and the fetch
+fails as soon as it passes ``max_bytes``. Every failure is a :class:`FetchError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+import aiohttp
+
+from monitor.config import FetchConfig
+from monitor.errors import FetchError
+from monitor.httpdate import parse_retry_after
+from monitor.netguard import AddressPolicy, BlockedAddress, GuardedResolver
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+_KEEP_HEADERS = (
+    "etag",
+    "last-modified",
+    "content-type",
+    "cache-control",
+    "expires",
+    "retry-after",
+    "link",
+)
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A completed fetch: the final URL, status, decoded body and the headers we use."""
+
+    url: str
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    permanent_redirect: str | None = None  # set when every hop was 301/308
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+def make_session(cfg: FetchConfig, policy: AddressPolicy | None = None) -> aiohttp.ClientSession:
+    """The guarded session for untrusted URLs (feeds, article links)."""
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(policy or AddressPolicy(cfg.allow_private)),
+        limit=cfg.concurrency,
+        limit_per_host=cfg.per_host,
+        ttl_dns_cache=60,
+    )
+    timeout = aiohttp.ClientTimeout(total=None, connect=cfg.connect_timeout, sock_read=cfg.timeout)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        headers={"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate, br"},
+        max_line_size=8190,
+        max_field_size=8190,
+    )
+
+
+class Fetcher:
+    """GETs untrusted URLs under the limits of one FetchConfig."""
+
+    def __init__(self, cfg: FetchConfig, session: aiohttp.ClientSession) -> None:
+        self.cfg = cfg
+        self.session = session
+        self.policy = AddressPolicy(cfg.allow_private)
+
+    async def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str = "*/*",
+    ) -> Response:
+        """Fetch ``url``; 200 and 304 return, anything else raises FetchError."""
+        headers = {"Accept": accept}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        try:
+            async with asyncio.timeout(self.cfg.timeout):
+                return await self._follow(url, headers)
+        except TimeoutError:
+            raise FetchError(f"timed out after {self.cfg.timeout:g}s") from None
+
+    async def _follow(self, url: str, headers: dict[str, str]) -> Response:
+        permanent = True
+        for hops in range(self.cfg.max_redirects + 1):
+            reason = self.policy.check_url(url)
+            if reason:
+                raise FetchError(f"refused {_short(url)}: {reason}")
+            status, location, resp = await self._once(url, headers)
+            if resp is not None:
+                return _with_redirect(resp) if permanent and hops else resp
+            permanent = permanent and status in (301, 308)
+            url = urljoin(url, location)
+        raise FetchError(f"more than {self.cfg.max_redirects} redirects")
+
+    async def _once(self, url: str, headers: dict[str, str]) -> tuple[int, str, Response | None]:
+        try:
+            async with self.session.get(url, headers=headers, allow_redirects=False) as r:
+                if r.status in _REDIRECTS and "Location" in r.headers:
+                    return r.status, r.headers["Location"], None
+                kept = {k: r.headers[k] for k in _KEEP_HEADERS if k in r.headers}
+                if r.status == 304:
+                    return 304, "", Response(url, 304, b"", kept)
+                if r.status != 200:
+                    raise FetchError(
+                        f"HTTP {r.status}", status=r.status, retry_after=_retry_after(kept)
+                    )
+                body = await self._read(r)
+                return 200, "", Response(url, 200, body, kept)
+        except BlockedAddress as exc:
+            raise FetchError(f"refused {_short(url)}: {exc}") from None
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, BlockedAddress):
+                raise FetchError(f"refused {_short(url)}: {exc.os_error}") from None
+            raise FetchError(f"cannot connect: {exc.os_error.strerror or exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _read(self, r: aiohttp.ClientResponse) -> bytes:
+        limit = self.cfg.max_bytes
+        if (
+            r.content_length is not None
+            and "Content-Encoding" not in r.headers
+            and r.content_length > limit
+        ):
+            raise FetchError(f"body of {r.content_length} bytes exceeds max_bytes {limit}")
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in r.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(f"decoded body exceeds max_bytes {limit}")
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+def _with_redirect(resp: Response) -> Response:
+    return Response(resp.url, resp.status, resp.body, resp.headers, permanent_redirect=resp.url)
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    return parse_retry_after(value) if value else None
+
+
+def _short(url: str) -> str:
+    """A URL cut for messages (feed URLs can be long or hostile)."""
+    return url if len(url) <= 200 else url[:200] + "…"
