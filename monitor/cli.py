@@ -1,0 +1,251 @@
+"""The ``news-monitor`` command: run, check, match, extract.
+
+Promises: every error a user can cause (bad YAML, unknown key, bad rule, unreachable Redis at
+start, unreadable input) is printed as one clear line — ``path:line:col: error: message`` where
+there is a position — and never as a traceback; exit status 0 on success, 1 on such errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from monitor import logs
+from monitor.article import Article
+from monitor.clean import extract
+from monitor.config import Config, FetchConfig, config_path, load_config
+from monitor.daemon import Daemon, check_routes, resources
+from monitor.errors import ConfigError, ConfigErrors, MonitorError
+from monitor.fetch import Fetcher, make_session
+from monitor.hit import iso
+from monitor.rules import Match, RuleSet
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigErrors as exc:
+        for err in exc.errors:
+            print(err, file=sys.stderr)
+        return EXIT_ERROR
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="news-monitor", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "-c",
+            "--config",
+            help="config file (default: $NEWS_MONITOR_CONFIG, "
+            "./monitor.yml, then the embedded defaults)",
+        )
+
+    run = sub.add_parser("run", help="run the daemon until SIGTERM/SIGINT")
+    with_config(run)
+    run.add_argument("--log-format", choices=["json", "console"], help="default: json unless a tty")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate the config and every rule file")
+    with_config(check)
+    check.set_defaults(func=cmd_check)
+
+    match = sub.add_parser("match", help="show which rules match each input, and why")
+    with_config(match)
+    match.add_argument("--json", action="store_true", help="one JSON object per input")
+    match.add_argument("--explain", metavar="RULE_ID", help="say which clauses of a rule held")
+    match.add_argument("inputs", nargs="+", metavar="INPUT", help="HTML file, URL, or - (stdin)")
+    match.set_defaults(func=cmd_match)
+
+    extract = sub.add_parser("extract", help="print the cleaned article of each input")
+    extract.add_argument("--json", action="store_true", help="one JSON object per input")
+    extract.add_argument("inputs", nargs="+", metavar="INPUT", help="HTML file, URL, or - (stdin)")
+    extract.set_defaults(func=cmd_extract)
+    return p
+
+
+# -- check / run -----------------------------------------------------------------------------
+
+
+def load_all(path_arg: str | None) -> tuple[Config, RuleSet]:
+    """Config and rules, fully validated (no I/O beyond reading files)."""
+    config = load_config(config_path(path_arg))
+    rules = RuleSet.from_files(list(config.rules))
+    check_routes(rules, config)
+    return config, rules
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config, rules = load_all(args.config)
+    store = f"redis ({config.redis.prefix})" if config.redis else f"sqlite in {config.state_dir}"
+    sinks = ", ".join(f"{s.name} ({s.type} {s.redacted_url})" for s in config.sinks.values())
+    files = len({r.path for r in rules.rules})
+    print(
+        f"{config.path}: ok: {len(config.feeds)} feeds, {len(rules.rules)} rules "
+        f"in {files} files, store: {store}, sinks: {sinks or 'none'}"
+    )
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config, rules = load_all(args.config)
+    logs.configure(json=None if args.log_format is None else args.log_format == "json")
+    asyncio.run(_run(config, rules))
+    return EXIT_OK
+
+
+async def _run(config: Config, rules: RuleSet) -> None:
+    async with resources(config) as deps:
+        daemon = Daemon(deps, rules)
+        loop = asyncio.get_running_loop()
+        main_task = asyncio.current_task()
+
+        def on_stop() -> None:
+            # First signal asks for a drain; a second one stops at once (uvicorn's habit).
+            if daemon.stop.is_set() and main_task is not None:
+                main_task.cancel()
+            daemon.stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_stop)
+        loop.add_signal_handler(signal.SIGHUP, daemon.reload_rules)
+        await daemon.run()
+
+
+# -- match / extract -------------------------------------------------------------------------
+
+
+def read_input(name: str, config: Config | None = None) -> tuple[bytes, str | None]:
+    """The bytes of one INPUT (file, URL or ``-``) and its URL when it has one."""
+    if name == "-":
+        return sys.stdin.buffer.read(), None
+    if name.startswith(("http://", "https://")):
+        return asyncio.run(_fetch(name, config)), name
+    try:
+        return Path(name).read_bytes(), None
+    except OSError as exc:
+        raise MonitorError(f"cannot read {name}: {exc.strerror}") from None
+
+
+async def _fetch(url: str, config: Config | None) -> bytes:
+    cfg = config.fetch if config else FetchConfig()
+    async with make_session(cfg) as session:
+        resp = await Fetcher(cfg, session).get(url, accept="text/html,*/*;q=0.5")
+    return resp.body
+
+
+def article_of(name: str, config: Config | None = None) -> Article:
+    """Read and clean one input."""
+    data, url = read_input(name, config)
+    return extract(data, url)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for name in args.inputs:
+        try:
+            article = article_of(name)
+        except MonitorError as exc:
+            status = _report(args.json, name, exc)
+            continue
+        doc = article_json(article)
+        if args.json:
+            print(json.dumps({"input": name, **doc}, ensure_ascii=False))
+        else:
+            print(
+                f"== {name}\ntitle: {article.title}\nurl: {article.url}\n"
+                f"published: {doc['published']}\nlanguage: {article.language}\n\n{article.text}\n"
+            )
+    return status
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    config, rules = load_all(args.config)
+    if args.explain and rules.get(args.explain) is None:
+        raise ConfigError(f"--explain: no rule with id {args.explain!r}")
+    status = EXIT_OK
+    for name in args.inputs:
+        try:
+            article = article_of(name, config)
+        except MonitorError as exc:
+            status = _report(args.json, name, exc)
+            continue
+        matches = rules.match(article)
+        explain = rules.explain(article, args.explain) if args.explain else None
+        if args.json:
+            doc: dict[str, Any] = {
+                "input": name,
+                "title": article.title,
+                "matches": [match_json(m) for m in matches],
+            }
+            if explain is not None:
+                doc["explain"] = explain
+            print(json.dumps(doc, ensure_ascii=False))
+        else:
+            print_matches(sys.stdout, name, article, matches, explain)
+    return status
+
+
+def _report(as_json: bool, name: str, exc: Exception) -> int:
+    if as_json:
+        print(json.dumps({"input": name, "error": str(exc)}, ensure_ascii=False))
+    else:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def article_json(a: Article) -> dict[str, Any]:
+    """The cleaned article as JSON-ready data."""
+    return {
+        "title": a.title,
+        "url": a.url,
+        "published": iso(a.published),
+        "language": a.language,
+        "text": a.text,
+    }
+
+
+def match_json(m: Match) -> dict[str, Any]:
+    """One rule match as JSON-ready data (spans with snippets)."""
+    return {
+        "rule": {"id": m.rule_id, "name": m.rule_name},
+        "matches": [
+            {"field": s.field, "text": s.text, "start": s.start, "end": s.end, "snippet": s.snippet}
+            for s in m.spans
+        ],
+    }
+
+
+def print_matches(
+    out: TextIO, name: str, article: Article, matches: list[Match], explain: list[str] | None
+) -> None:
+    """Human-readable report: each matching rule and each span, highlighted with [ ]."""
+    title = article.title or "(no title)"
+    print(f"{name}: {title}", file=out)
+    if not matches:
+        print("  no rule matched", file=out)
+    for m in matches:
+        print(f"  ✓ {m.rule_id} — {m.rule_name}", file=out)
+        for s in m.spans:
+            a, b = s.highlight
+            snippet = f"{s.snippet[:a]}[{s.snippet[a:b]}]{s.snippet[b:]}"
+            print(f"      {s.field} {s.start}-{s.end}: {snippet}", file=out)
+    for line in explain or ():
+        print(f"  {line}", file=out)

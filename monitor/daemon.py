@@ -1,0 +1,265 @@
+"""The daemon: resources opened in order, one task per feed and per sink, a bounded drain.
+
+Promises: everything is validated before any I/O (config and rules are loaded by the caller);
+``resources`` opens the store, HTTP sessions and sinks and closes them in reverse order; every
+long-lived task runs in one TaskGroup; ``stop`` only asks for shutdown: in-flight polls finish,
+due deliveries get a last pass, and all of it is bounded by ``shutdown_grace``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from monitor import health
+from monitor.config import Config, SinkConfig
+from monitor.deliver import SCHEDULE, Deliverer
+from monitor.errors import ConfigError, MonitorError
+from monitor.fetch import Fetcher, make_session
+from monitor.logs import get_logger
+from monitor.metrics import Metrics
+from monitor.poller import Poller, poll_once
+from monitor.rules import RuleSet
+from monitor.sinks.base import Sink
+from monitor.sinks.slack import SlackSink
+from monitor.sinks.webhook import WebhookSink
+from monitor.store.base import Store
+from monitor.store.redis import RedisStore
+from monitor.store.sqlite import SQLiteStore
+
+STORE_RETRY = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """What the running daemon holds open."""
+
+    config: Config
+    store: Store
+    fetcher: Fetcher
+    sinks: dict[str, Sink]
+    metrics: Metrics
+
+
+@contextlib.asynccontextmanager
+async def resources(config: Config) -> AsyncIterator[Deps]:
+    """Open the store, the two HTTP sessions and the sinks; close them in reverse order."""
+    async with contextlib.AsyncExitStack() as stack:
+        store = await open_store(config)
+        stack.push_async_callback(store.close)
+        # Two sessions on purpose: the feed session's resolver refuses private addresses,
+        # while sink URLs are the operator's own and may point anywhere (DESIGN.md).
+        feed_session = make_session(config.fetch)
+        stack.push_async_callback(feed_session.close)
+        sink_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60, connect=10))
+        stack.push_async_callback(sink_session.close)
+        sinks = {name: make_sink(sc, sink_session) for name, sc in config.sinks.items()}
+        for sink in sinks.values():
+            stack.push_async_callback(sink.close)
+        yield Deps(config, store, Fetcher(config.fetch, feed_session), sinks, Metrics())
+
+
+async def open_store(config: Config) -> Store:
+    """The Redis store when ``redis:`` is configured, else SQLite under ``state_dir``."""
+    if config.redis is not None:
+        client = aioredis.from_url(config.redis.url)
+        store: Store = RedisStore(
+            client,
+            config.redis.prefix,
+            stream_maxlen=config.redis.stream_maxlen,
+            owns_client=True,
+        )
+        try:
+            await store.ping()
+        except (RedisError, OSError, MonitorError) as exc:
+            await client.aclose()
+            where = _redact_url(config.redis.url)
+            raise ConfigError(
+                f"redis.url: cannot reach Redis at {where} ({exc}); start it or fix the URL",
+                str(config.path),
+            ) from None
+        return store
+    try:
+        return await SQLiteStore(config.state_dir / "monitor.db").open()
+    except MonitorError as exc:
+        raise ConfigError(f"state_dir: {exc}", str(config.path)) from None
+
+
+def make_sink(sc: SinkConfig, session: aiohttp.ClientSession) -> Sink:
+    """The sink object for one configured sink."""
+    if sc.type == "slack":
+        return SlackSink(sc.name, sc.url, session=session, timeout=sc.timeout)
+    return WebhookSink(
+        sc.name, sc.url, session=session, secret=list(sc.secrets) or None, timeout=sc.timeout
+    )
+
+
+def _redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+
+
+class Daemon:
+    """Runs polls and deliveries until asked to stop."""
+
+    def __init__(
+        self,
+        deps: Deps,
+        rules: RuleSet,
+        *,
+        rules_paths: list[Path] | None = None,
+        retry_schedule: tuple[float, ...] = SCHEDULE,
+    ) -> None:
+        self.deps = deps
+        self.config = deps.config
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self.deliverers = {
+            n: Deliverer(s, deps.store, deps.metrics, retry_schedule) for n, s in deps.sinks.items()
+        }
+        self.poller = Poller(
+            deps.fetcher,
+            deps.store,
+            deps.metrics,
+            rules,
+            on_hits=[d.wake for d in self.deliverers.values()],
+        )
+        self.rules_paths = rules_paths or list(self.config.rules)
+        self.stop = asyncio.Event()
+        self.log = get_logger()
+        self.http_port: int | None = None
+        self.store_ok = True
+        deps.metrics.rules.set(len(rules.rules))
+
+    @property
+    def rules(self) -> RuleSet:
+        return self.poller.rules
+
+    def reload_rules(self) -> bool:
+        """Load the rule files again; keep the running rules when the new ones are bad."""
+        try:
+            new = RuleSet.from_files(self.rules_paths)
+            check_routes(new, self.config)
+        except ConfigError as exc:
+            self.log.error("rules not reloaded; the previous rules keep running", error=str(exc))
+            return False
+        self.poller.rules = new
+        self.deps.metrics.rules.set(len(new.rules))
+        self.log.info("rules reloaded", rules=len(new.rules))
+        return True
+
+    async def ready(self) -> dict[str, str]:
+        """Problems that make the daemon not ready, by component."""
+        problems: dict[str, str] = {}
+        if not self.rules.rules:
+            problems["rules"] = "no rules loaded"
+        try:
+            await asyncio.wait_for(self.deps.store.ping(), 2.0)
+            self.deps.metrics.store_up.set(1)
+        except Exception as exc:  # any failure to answer means not ready
+            self.deps.metrics.store_up.set(0)
+            problems["store"] = f"unreachable: {type(exc).__name__}"
+        for name, d in self.deliverers.items():
+            if d.disabled:
+                problems[f"sink:{name}"] = "disabled after 410 Gone"
+        return problems
+
+    async def run(self) -> None:
+        """Poll and deliver until ``stop`` is set; then drain within the grace period."""
+        runner = await self._start_http()
+        self.log.info(
+            "started",
+            feeds=len(self.config.feeds),
+            rules=len(self.rules.rules),
+            sinks=sorted(self.deliverers),
+            store=type(self.deps.store).__name__,
+            http_port=self.http_port,
+        )
+        sinks_stop = asyncio.Event()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                feed_tasks = [tg.create_task(self.feed_loop(f.url)) for f in self.config.feeds]
+                sink_tasks = [tg.create_task(d.run(sinks_stop)) for d in self.deliverers.values()]
+                await self.stop.wait()
+                self.log.info("stopping", grace=self.config.shutdown_grace)
+                await self._drain(feed_tasks, sink_tasks, sinks_stop)
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+        self.log.info("stopped")
+
+    async def _drain(
+        self,
+        feeds: list[asyncio.Task[None]],
+        sinks: list[asyncio.Task[None]],
+        sinks_stop: asyncio.Event,
+    ) -> None:
+        try:
+            async with asyncio.timeout(self.config.shutdown_grace):
+                await asyncio.gather(*feeds)
+                sinks_stop.set()
+                await asyncio.gather(*sinks)
+        except TimeoutError:
+            self.log.warning("grace period over; pending deliveries stay stored for next start")
+            for task in (*feeds, *sinks):
+                task.cancel()
+
+    async def _start_http(self) -> web.AppRunner | None:
+        http = self.config.http
+        if http.port is None:
+            return None
+        app = health.make_app(self.deps.metrics, self.ready)
+        try:
+            runner, self.http_port = await health.start(app, http.host, http.port)
+        except OSError as exc:
+            raise ConfigError(
+                f"http.listen: cannot listen on {http.host}:{http.port} ({exc.strerror})",
+                str(self.config.path),
+            ) from None
+        return runner
+
+    async def feed_loop(self, url: str) -> None:
+        """Poll one feed on its schedule until stop; errors are logged, never raised."""
+        feed = next(f for f in self.config.feeds if f.url == url)
+        while not self.stop.is_set():
+            try:
+                state = await self.deps.store.get_feed(feed.url)
+                due = state.next_poll if state else 0.0
+                if state and state.disabled:
+                    return
+                if due > time.time():
+                    await self._wait(due - time.time())
+                    continue
+                await poll_once(self.poller, feed, self.owner)
+            except Exception as exc:  # store outage and the like: keep the loop alive
+                self.log.error("poll failed", feed=feed.name, error=f"{type(exc).__name__}: {exc}")
+                await self._wait(STORE_RETRY)
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=min(seconds, 60.0))
+
+
+def check_routes(rules: RuleSet, config: Config) -> None:
+    """Every ``notify`` of every rule names a configured sink."""
+    for rule in rules.rules:
+        for sink in rule.notify:
+            if sink not in config.sinks:
+                known = ", ".join(sorted(config.sinks)) or "none configured"
+                raise ConfigError(
+                    f"rule {rule.id!r} notifies unknown sink {sink!r} (sinks: {known})",
+                    rule.path,
+                    rule.line,
+                )

@@ -1,0 +1,49 @@
+"""The small HTTP server: ``/healthz`` (alive), ``/readyz`` (ready to work), ``/metrics``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from monitor.metrics import Metrics
+
+ReadyCheck = Callable[[], Awaitable[dict[str, str]]]
+
+
+def make_app(metrics: Metrics, ready: ReadyCheck) -> web.Application:
+    """The aiohttp app; ``ready`` returns problems by component, empty when ready."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        problems = await ready()
+        body = json.dumps({"ready": not problems, "problems": problems}) + "\n"
+        return web.Response(
+            text=body, status=503 if problems else 200, content_type="application/json"
+        )
+
+    async def metrics_view(_: web.Request) -> web.Response:
+        resp = web.Response(body=metrics.render())
+        resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving; returns the runner (to clean up) and the bound port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    addresses = runner.addresses
+    bound = addresses[0][1] if addresses else port
+    return runner, int(bound)

@@ -1,0 +1,171 @@
+"""The command line: clear one-line errors, check/run agreement, drain on SIGTERM, match/extract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import ROOT, SEED_ARTICLE, free_port
+
+BAD_RULES = """\
+rules:
+  - id: broken
+    query: '"operational control" AND (OPCON'
+"""
+
+
+def cli(
+    *args: str,
+    cwd: Path | None = None,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m monitor`` with a clean environment and a bounded time."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEWS_MONITOR")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        input=stdin.decode() if stdin else None,
+        text=True,
+        timeout=60,
+        env=full_env,
+        check=False,
+    )
+
+
+def config_with(tmp_path: Path, rules: str, extra: str = "") -> Path:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "main.yml").write_text(rules)
+    cfg = tmp_path / "monitor.yml"
+    cfg.write_text(
+        f"feeds: []\nrules: rules/\nstate_dir: state\nhttp: {{listen: '127.0.0.1:0'}}\n{extra}"
+    )
+    return cfg
+
+
+def test_check_accepts_the_shipped_example_config() -> None:
+    """`check` on deploy/monitor.example.yml exits 0 with a summary."""
+    result = cli("check", "-c", "deploy/monitor.example.yml")
+    assert result.returncode == 0, result.stderr
+    assert "ok:" in result.stdout and "rules" in result.stdout
+
+
+def test_check_and_run_report_a_rule_syntax_error_the_same_way(tmp_path: Path) -> None:
+    """A syntax error is path:line:col: error: from check (exit 1), and run refuses to start."""
+    cfg = config_with(tmp_path, BAD_RULES)
+    check = cli("check", "-c", str(cfg))
+    run = cli("run", "-c", str(cfg))
+    assert check.returncode == 1 and run.returncode == 1
+    pattern = re.compile(r"^\S*rules/main\.yml:3:\d+: error: .+$", re.MULTILINE)
+    assert pattern.search(check.stderr), check.stderr
+    assert check.stderr.strip() == run.stderr.strip()
+    assert "Traceback" not in check.stderr + run.stderr
+
+
+def test_unknown_sink_in_notify_is_reported(tmp_path: Path) -> None:
+    """A rule routing to a sink that is not configured fails check with the rule's position."""
+    rules = "rules:\n  - id: r\n    query: x\n    notify: [nowhere]\n"
+    result = cli("check", "-c", str(config_with(tmp_path, rules)))
+    assert result.returncode == 1
+    assert "main.yml:2" in result.stderr and "unknown sink 'nowhere'" in result.stderr
+
+
+def test_run_with_unreachable_redis_is_one_line(tmp_path: Path) -> None:
+    """Redis down at start is one clear line naming redis.url, not a traceback."""
+    port = free_port()
+    cfg = config_with(tmp_path, "rules: []\n", f"redis: {{url: 'redis://127.0.0.1:{port}/0'}}\n")
+    result = cli("run", "-c", str(cfg))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "redis.url: cannot reach Redis" in lines[0], result.stderr
+
+
+def test_bad_config_key_is_one_line(tmp_path: Path) -> None:
+    """An unknown config key stops run with file:line:col and the key."""
+    cfg = config_with(tmp_path, "rules: []\n", "colour: blue\n")
+    result = cli("run", "-c", str(cfg))
+    assert result.returncode == 1
+    assert re.fullmatch(r"\S+monitor\.yml:5:1: error: colour: unknown key .*\n", result.stderr)
+
+
+async def test_run_serves_health_and_drains_on_sigterm(tmp_path: Path) -> None:
+    """The daemon answers /healthz and /readyz, and exits 0 soon after SIGTERM."""
+    rules = "rules:\n  - id: r\n    query: korea\n"
+    port = free_port()
+    cfg = config_with(tmp_path, rules).read_text().replace("127.0.0.1:0", f"127.0.0.1:{port}")
+    (tmp_path / "monitor.yml").write_text(cfg)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor",
+        "run",
+        "-c",
+        str(tmp_path / "monitor.yml"),
+        cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        assert r.status == 200
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            async with session.get(f"http://127.0.0.1:{port}/readyz") as r:
+                assert r.status == 200 and (await r.json())["ready"] is True
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as r:
+                assert "news_monitor_rules 1.0" in await r.text()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.stderr is not None
+    log = [json.loads(line) for line in (await proc.stderr.read()).decode().splitlines()]
+    assert code == 0
+    assert [e["event"] for e in log if e["event"] in ("started", "stopping", "stopped")] == [
+        "started",
+        "stopping",
+        "stopped",
+    ]
+
+
+def test_extract_json_one_object_per_input(tmp_path: Path) -> None:
+    """extract --json prints one object per input, with an error field for a bad one."""
+    result = cli("extract", "--json", str(SEED_ARTICLE), str(tmp_path / "missing.html"))
+    assert result.returncode == 1
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["input"] == str(SEED_ARTICLE)
+    assert "operational control" in first["text"].lower()
+    assert "spacewalk" not in first["text"].lower()
+    assert second["input"].endswith("missing.html") and "error" in second
+
+
+def test_match_explains_the_seed_story(tmp_path: Path) -> None:
+    """match names the Korea rule with highlighted snippets and not the NASA rule."""
+    rules = (ROOT / "rules" / "korea.yml").read_text() + (
+        "  - id: nasa-spacewalk\n    name: NASA\n    query: 'NASA AND spacewalk'\n"
+    )
+    cfg = config_with(tmp_path, rules)
+    human = cli("match", "-c", str(cfg), str(SEED_ARTICLE))
+    as_json = cli("match", "-c", str(cfg), "--json", "-", stdin=SEED_ARTICLE.read_bytes())
+    assert human.returncode == 0 and as_json.returncode == 0, human.stderr + as_json.stderr
+    assert "korea-opcon" in human.stdout and "nasa-spacewalk" not in human.stdout
+    assert "[" in human.stdout  # the matched term is highlighted
+    doc = json.loads(as_json.stdout)
+    assert doc["input"] == "-"
+    assert [m["rule"]["id"] for m in doc["matches"]] == ["korea-opcon"]
+    assert all(s["snippet"] for s in doc["matches"][0]["matches"])
