@@ -11,8 +11,8 @@ Promises of every store:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from monitor.hit import Hit
 
@@ -28,6 +28,9 @@ class FeedState:
     last_status: int | None = None
     last_error: str | None = None
     disabled: bool = False
+    # Scheduler bookkeeping (publishing rate, redirects seen, server hints): JSON-able data
+    # the stores keep as one blob, so the scheduler can grow without schema changes.
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

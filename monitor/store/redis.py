@@ -33,6 +33,7 @@ Key layout (``P`` is the prefix):
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from typing import Any
 
@@ -402,6 +403,7 @@ def _feed_fields(url: str, state: FeedState) -> dict[FieldT, EncodableT]:
         "next_poll": repr(state.next_poll),
         "errors": str(state.errors),
         "disabled": "1" if state.disabled else "0",
+        "meta": json.dumps(state.meta, separators=(",", ":")),
     }
     optional = {
         "etag": state.etag,
@@ -423,6 +425,7 @@ def _feed_state(fields: dict[str, str]) -> FeedState:
         last_status=int(status) if status is not None else None,
         last_error=fields.get("last_error"),
         disabled=fields.get("disabled") == "1",
+        meta=json.loads(fields.get("meta", "{}")),
     )
 
 

@@ -20,6 +20,7 @@ Usage: ``store = SQLiteStore(path); await store.open()`` (or ``async with SQLite
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -46,7 +47,8 @@ CREATE TABLE feeds (
     errors        INTEGER NOT NULL DEFAULT 0,
     last_status   INTEGER,
     last_error    TEXT,
-    disabled      INTEGER NOT NULL DEFAULT 0
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    meta          TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE seen (
     key TEXT PRIMARY KEY,
@@ -160,22 +162,29 @@ class SQLiteStore:
     async def get_feed(self, url: str) -> FeedState | None:
         """The stored state of the feed at ``url``, or None when never seen."""
         sql = (
-            "SELECT etag, last_modified, next_poll, errors, last_status, last_error, disabled"
-            " FROM feeds WHERE url = ?"
+            "SELECT etag, last_modified, next_poll, errors, last_status, last_error, disabled,"
+            " meta FROM feeds WHERE url = ?"
         )
         row = await self._run(lambda db: db.execute(sql, (url,)).fetchone())
         if row is None:
             return None
-        etag, last_modified, next_poll, errors, last_status, last_error, disabled = row
+        etag, last_modified, next_poll, errors, last_status, last_error, disabled, meta = row
         return FeedState(
-            etag, last_modified, float(next_poll), errors, last_status, last_error, bool(disabled)
+            etag,
+            last_modified,
+            float(next_poll),
+            errors,
+            last_status,
+            last_error,
+            bool(disabled),
+            json.loads(meta),
         )
 
     async def put_feed(self, url: str, state: FeedState) -> None:
         """Store the feed's state (replacing what was there)."""
         sql = (
             "INSERT OR REPLACE INTO feeds (url, etag, last_modified, next_poll, errors,"
-            " last_status, last_error, disabled) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " last_status, last_error, disabled, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         args = (
             url,
@@ -186,6 +195,7 @@ class SQLiteStore:
             state.last_status,
             state.last_error,
             int(state.disabled),
+            json.dumps(state.meta, separators=(",", ":")),
         )
         await self._run(lambda db: db.execute(sql, args))
 
