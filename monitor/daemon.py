@@ -32,6 +32,7 @@ from monitor.fetch import Fetcher, make_session
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.poller import Poller, poll_once
+from monitor.reload import signature
 from monitor.rules import RuleSet
 from monitor.sinks.base import Sink
 from monitor.sinks.slack import SlackSink
@@ -41,6 +42,7 @@ from monitor.store.redis import RedisStore
 from monitor.store.sqlite import SQLiteStore
 
 STORE_RETRY = 5.0
+RULES_POLL = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,9 @@ class Daemon:
             on_hits=[d.wake for d in self.deliverers.values()],
         )
         self.rules_paths = rules_paths or list(self.config.rules)
+        # Taken now, close to when the caller loaded the rules, so an edit made while the
+        # daemon starts is still noticed.
+        self.rules_signature = signature(self.rules_paths)
         self.stop = asyncio.Event()
         self.log = get_logger()
         self.http_port: int | None = None
@@ -159,6 +164,15 @@ class Daemon:
         self.deps.metrics.rules.set(len(new.rules))
         self.log.info("rules reloaded", rules=len(new.rules))
         return True
+
+    async def watch_rules(self) -> None:
+        """Reload the rules when a rule file changes (checked every RULES_POLL seconds)."""
+        while True:
+            await asyncio.sleep(RULES_POLL)
+            current = signature(self.rules_paths)
+            if current != self.rules_signature:
+                self.rules_signature = current
+                self.reload_rules()
 
     async def ready(self) -> dict[str, str]:
         """Problems that make the daemon not ready, by component."""
@@ -192,8 +206,10 @@ class Daemon:
             async with asyncio.TaskGroup() as tg:
                 feed_tasks = [tg.create_task(self.feed_loop(f.url)) for f in self.config.feeds]
                 sink_tasks = [tg.create_task(d.run(sinks_stop)) for d in self.deliverers.values()]
+                watcher = tg.create_task(self.watch_rules())
                 await self.stop.wait()
                 self.log.info("stopping", grace=self.config.shutdown_grace)
+                watcher.cancel()
                 await self._drain(feed_tasks, sink_tasks, sinks_stop)
         finally:
             if runner is not None:

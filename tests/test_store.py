@@ -97,7 +97,7 @@ FULL = FeedState(
     last_status=503,
     last_error="HTTP 503 from example.com",
     disabled=True,
-    meta={"entries_week": [1_700_000_000.5, 1_700_000_100.0], "moved": {"to": "https://x/", "n": 2}},
+    meta={"entries_week": [1_700_000_000.5, 1_700_000_100.0], "moved": {"n": 2}},
 )
 
 # -- both backends -----------------------------------------------------------------------
