@@ -3,8 +3,13 @@
 Promises: conditional GET (``If-None-Match``/``If-Modified-Since``); a total deadline over the
 whole exchange (redirects and body included) that a slow server cannot stretch, plus connect
 and read timeouts; redirects followed by hand (at most ``max_redirects``) so each hop is
-checked by the address guard; the *decoded* body is counted while streaming and the fetch
-fails as soon as it passes ``max_bytes``. Every failure is a :class:`FetchError`.
+checked by the address guard, whose resolver and socket factory also sit in the connector (see
+:mod:`monitor.netguard`); the *decoded* body is counted while streaming and the fetch fails as
+soon as it passes ``max_bytes``, whatever ``Content-Length`` says. Memory stays near
+``max_bytes``: aiohttp (>= 3.13.3) inflates gzip, deflate and brotli in bounded steps
+(``max_length``), never a whole chunk at once — ``tests/test_hostile.py`` measures it on
+200 MB bombs. Response heads are bounded too: lines and fields at 8 KiB, at most 128 headers.
+Every failure is a :class:`FetchError`; its message is one line fit for the poll log.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import aiohttp
 from monitor.config import FetchConfig
 from monitor.errors import FetchError
 from monitor.httpdate import parse_retry_after
-from monitor.netguard import AddressPolicy, BlockedAddress, GuardedResolver
+from monitor.netguard import AddressPolicy, GuardedResolver, guarded_socket_factory, is_blocked
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _KEEP_HEADERS = (
@@ -31,6 +36,8 @@ _KEEP_HEADERS = (
     "link",
 )
 CHUNK = 64 * 1024
+MAX_HEADER_LINE = 8190
+MAX_HEADERS = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +57,10 @@ class Response:
 
 def make_session(cfg: FetchConfig, policy: AddressPolicy | None = None) -> aiohttp.ClientSession:
     """The guarded session for untrusted URLs (feeds, article links)."""
+    policy = policy or AddressPolicy(cfg.allow_private)
     connector = aiohttp.TCPConnector(
-        resolver=GuardedResolver(policy or AddressPolicy(cfg.allow_private)),
+        resolver=GuardedResolver(policy),
+        socket_factory=guarded_socket_factory(policy),
         limit=cfg.concurrency,
         limit_per_host=cfg.per_host,
         ttl_dns_cache=60,
@@ -61,8 +70,9 @@ def make_session(cfg: FetchConfig, policy: AddressPolicy | None = None) -> aioht
         connector=connector,
         timeout=timeout,
         headers={"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate, br"},
-        max_line_size=8190,
-        max_field_size=8190,
+        max_line_size=MAX_HEADER_LINE,
+        max_field_size=MAX_HEADER_LINE,
+        max_headers=MAX_HEADERS,
     )
 
 
@@ -121,14 +131,16 @@ class Fetcher:
                     )
                 body = await self._read(r)
                 return 200, "", Response(url, 200, body, kept)
-        except BlockedAddress as exc:
-            raise FetchError(f"refused {_short(url)}: {exc}") from None
         except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, BlockedAddress):
+            if is_blocked(exc.os_error):
                 raise FetchError(f"refused {_short(url)}: {exc.os_error}") from None
             raise FetchError(f"cannot connect: {exc.os_error.strerror or exc}") from exc
         except aiohttp.ClientError as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+        except OSError as exc:  # a refusal that reached us unwrapped
+            if is_blocked(exc):
+                raise FetchError(f"refused {_short(url)}: {exc}") from None
+            raise
 
     async def _read(self, r: aiohttp.ClientResponse) -> bytes:
         limit = self.cfg.max_bytes

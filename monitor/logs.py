@@ -2,8 +2,10 @@
 
 Promises: one configuration call at start-up (``configure``); context bound with
 ``structlog.contextvars`` (``feed=``, ``rule=``) is merged into every line; feed-supplied text
-in log values cannot smuggle control characters, ANSI escapes or bidi overrides into a log line
-and is cut to a sane length.
+in log values cannot smuggle control characters, ANSI escapes, bidi overrides or line breaks
+(``\n``, ``\r``, U+2028/2029, NEL) into a log line, in JSON *and* console output, so no value
+can forge a line; string values are cut at :data:`MAX_VALUE` characters. A formatted traceback
+keeps its own newlines but gets the same escaping otherwise.
 """
 
 from __future__ import annotations
@@ -17,15 +19,27 @@ from typing import Any
 import structlog
 
 MAX_VALUE = 500
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_TRACEBACK = 20_000
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+)
+_UNSAFE_BUT_NEWLINE = re.compile(_UNSAFE.pattern.replace("\x00-\x1f", "\x00-\x09\x0b-\x1f"))
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def _inert(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Escape control and bidi characters and truncate long string values."""
+    """Escape control, line-break and bidi characters and truncate long string values."""
     for key, value in event.items():
-        if isinstance(value, str):
-            safe = _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
-            event[key] = safe if len(safe) <= MAX_VALUE else safe[:MAX_VALUE] + "…"
+        if not isinstance(value, str):
+            continue
+        if key == "exception":
+            event[key] = _UNSAFE_BUT_NEWLINE.sub(_escape, value)[-MAX_TRACEBACK:]
+            continue
+        safe = _UNSAFE.sub(_escape, value)
+        event[key] = safe if len(safe) <= MAX_VALUE else safe[:MAX_VALUE] + "…"
     return event
 
 
@@ -41,8 +55,8 @@ def configure(*, json: bool | None = None, level: str = "info") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _inert,
             structlog.processors.format_exc_info,
+            _inert,  # after format_exc_info: exception messages can carry feed text too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

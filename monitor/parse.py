@@ -8,13 +8,20 @@ Promises of :func:`parse_feed`:
 - Hostile XML is refused before any parser sees it: a prolog whose ``<!DOCTYPE`` has an
   internal subset (``[...]``, where ``<!ENTITY`` lives) or a ``SYSTEM`` reference raises
   ``ParseError("feed declares a DOCTYPE with entities; refused")``, which rules out
-  billion-laughs, quadratic blow-up and XXE. A plain ``<!DOCTYPE rss PUBLIC ...>`` (old RSS
-  0.91) is accepted; neither parser loads external DTDs (fastfeedparser's lxml parsers use
-  ``resolve_entities=False`` and lxml's default ``no_network``/no DTD loading; feedparser
-  turns off external entities in its SAX parser).
-- Bounded output: at most ``max_entries`` entries, titles cut at :data:`MAX_TITLE_CHARS`,
-  each entry's HTML cut at :data:`MAX_HTML_CHARS`. Titles are plain single-line text.
-- Entry links are resolved against the feed URL; ``published`` is UTC-aware or None.
+  billion-laughs, quadratic blow-up and XXE. The prolog is read the way a parser would read it:
+  by BOM, by the byte pattern of ``<`` in UTF-16/32 (with or without BOM) and EBCDIC, and again
+  in the encoding the XML declaration names (so a UTF-7 ``+ADw-!DOCTYPE`` is seen too). A
+  comment or PI running past the first 64 K characters is refused, since a DOCTYPE could hide
+  behind it. A plain ``<!DOCTYPE rss PUBLIC ...>`` (old RSS 0.91) is accepted; neither parser
+  loads external DTDs (fastfeedparser's lxml parsers use ``resolve_entities=False`` and lxml's
+  default ``no_network``/no DTD loading; feedparser turns off external entities in its SAX
+  parser).
+- Bounded output: at most ``max_entries`` entries, titles and authors cut at
+  :data:`MAX_TITLE_CHARS`, each entry's HTML cut at :data:`MAX_HTML_CHARS`, guids longer than
+  :data:`MAX_URL_CHARS` replaced by their SHA-256. Titles are plain single-line text.
+- Entry links are resolved against the feed URL and are absolute ``http(s)`` URLs of at most
+  :data:`MAX_URL_CHARS`, or empty: ``javascript:``, ``data:``, ``file:`` and the like never come
+  out as links. ``published`` is UTC-aware or None.
 - Anything the libraries raise becomes :class:`~monitor.errors.ParseError`.
 
 :func:`entry_article` turns one entry into an :class:`~monitor.article.Article` (text from the
@@ -24,6 +31,8 @@ entry's HTML, URL canonical and without tracking parameters).
 from __future__ import annotations
 
 import calendar
+import codecs
+import hashlib
 import html
 import re
 import warnings
@@ -45,6 +54,7 @@ from monitor.urls import canonical_url, is_http_url
 
 MAX_TITLE_CHARS = 2_000
 MAX_HTML_CHARS = 1_000_000
+MAX_URL_CHARS = 8_192
 SUMMARY_CHARS = 1_000
 PROLOG_SCAN_CHARS = 64 * 1024
 REFUSED_DOCTYPE = "feed declares a DOCTYPE with entities; refused"
@@ -79,7 +89,8 @@ def parse_feed(data: bytes, url: str = "", *, max_entries: int = 1000) -> Feed:
     if not data or not data.strip():
         raise ParseError("empty document")
     head = _head_text(data)
-    _refuse_hostile_prolog(head)
+    for view in _prolog_views(data, head):
+        _refuse_hostile_prolog(view)
     try:
         feed = _parse_any(data, url, max_entries)
     except ParseError:
@@ -187,7 +198,7 @@ def _fast_entry(raw: Mapping[str, Any], base: str) -> Entry:
     link = _text(raw.get("link")) or _alternate(raw.get("links"))
     return Entry(
         title=_title(raw.get("title")),
-        link=_link(link, base),
+        link=_entry_link(link, base),
         guid=_guid(raw.get("id"), link, base),
         published=_date_text(raw.get("published")) or _date_text(raw.get("updated")),
         summary_html=_html(raw.get("description") or raw.get("summary")),
@@ -200,7 +211,7 @@ def _slow_entry(raw: Mapping[str, Any], base: str) -> Entry:
     link = _text(raw.get("link")) or _alternate(raw.get("links"))
     return Entry(
         title=_title(raw.get("title")),
-        link=_link(link, base),
+        link=_entry_link(link, base),
         guid=_guid(raw.get("id"), link, base),
         published=_date_struct(raw.get("published_parsed"))
         or _date_struct(raw.get("updated_parsed")),
@@ -213,7 +224,10 @@ def _slow_entry(raw: Mapping[str, Any], base: str) -> Entry:
 def _guid(value: object, link: str, base: str) -> str:
     """The entry's id; when it is missing or just repeats the link, the resolved link."""
     guid = _text(value)
-    return guid if guid and guid != link else _link(link, base)
+    guid = guid if guid and guid != link else _link(link, base)
+    if len(guid) > MAX_URL_CHARS:  # a hash keeps long ids distinct without keeping them
+        return "sha256:" + hashlib.sha256(guid.encode("utf-8", "replace")).hexdigest()
+    return guid
 
 
 def _text(value: object) -> str:
@@ -240,6 +254,12 @@ def _link(value: object, base: str) -> str:
         return urljoin(base, link)
     except ValueError:
         return link
+
+
+def _entry_link(value: object, base: str) -> str:
+    """The entry's link made absolute, when it is a usable http(s) URL; else empty."""
+    link = _link(value, base)
+    return link if len(link) <= MAX_URL_CHARS and is_http_url(link) else ""
 
 
 def _alternate(links: object) -> str:
@@ -301,20 +321,45 @@ _BOMS = (
     (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
     (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
     (b"\x00<\x00?", "utf-16-be"), (b"<\x00?\x00", "utf-16-le"),
+    (b"Lo\xa7\x94", "cp037"),  # "<?xm" in EBCDIC, which libxml2 recognises
 )  # fmt: skip
+_DECLARED = re.compile(r"""<\?xml\s[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
 
 
 def _head_text(data: bytes) -> str:
     """The first PROLOG_SCAN_CHARS of ``data`` as text, decoded just enough to read markup.
 
-    UTF-16/32 are recognised by BOM or by how ``<?`` is spelled; everything else is read as
-    Latin-1, which keeps every ASCII byte (all the markup we look at) as it is.
+    UTF-16/32 and EBCDIC are recognised by BOM, by how ``<?`` is spelled or by where the NUL
+    bytes sit; everything else is read as Latin-1, which keeps every ASCII byte (all the
+    markup we look at) as it is.
     """
-    for prefix, codec in _BOMS:
-        if data.startswith(prefix):
-            width = 4 if "32" in codec else 2
-            return data[: PROLOG_SCAN_CHARS * width].decode(codec, errors="replace")
-    return data[:PROLOG_SCAN_CHARS].decode("latin-1")
+    codec = next((c for prefix, c in _BOMS if data.startswith(prefix)), None)
+    codec = codec or _WIDE.get("".join("0" if b == 0 else "x" for b in data[:4]))
+    if codec is None:
+        return data[:PROLOG_SCAN_CHARS].decode("latin-1")
+    width = {"cp037": 1, "utf-32-be": 4, "utf-32-le": 4}.get(codec, 2)
+    return data[: PROLOG_SCAN_CHARS * width].decode(codec, errors="replace")
+
+
+# UTF-16/32 without BOM or ``<?``: the NUL pattern of the first character (any character).
+_WIDE = {"x000": "utf-32-le", "000x": "utf-32-be", "x0x0": "utf-16-le", "0x0x": "utf-16-be"}
+
+
+def _prolog_views(data: bytes, head: str) -> list[str]:
+    """``head``, plus the prolog decoded as its XML declaration says (when that differs).
+
+    A parser honours ``encoding="UTF-7"`` (and other codecs that spell ``<`` differently), so
+    the check must read the bytes that way too. An encoding Python does not know adds nothing.
+    """
+    found = _DECLARED.search(head[:512])
+    if not found:
+        return [head]
+    try:
+        codec = codecs.lookup(found.group(1)).name
+    except LookupError:
+        return [head]
+    view = data[: PROLOG_SCAN_CHARS * 4].decode(codec, errors="replace")[:PROLOG_SCAN_CHARS]
+    return [head] if view == head else [head, view]
 
 
 def _refuse_hostile_prolog(head: str) -> None:

@@ -2,13 +2,17 @@
 
 Promises: NFKC, typographic quotes/dashes folded to ASCII ones, every kind of Unicode space
 (non-breaking, thin, ideographic...) made a plain space, zero-width and control characters
-dropped (newlines kept as paragraph breaks), runs of spaces collapsed. Idempotent.
+dropped (newlines kept as paragraph breaks), runs of spaces collapsed. Bounded: input past
+:data:`MAX_CHARS` (1 M characters) is cut before any work and the result is cut there too, so a
+hostile page costs at most one pass over 1 M characters. Idempotent.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+MAX_CHARS = 1_000_000
 
 _FOLD = str.maketrans(
     {
@@ -44,11 +48,11 @@ def normalize(text: str) -> str:
     """Return ``text`` in the one form the matcher and the hit JSON use."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
     text = text.translate(_FOLD)
     text = _INVISIBLE.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub(" ", text)
     text = _SPACES.sub(" ", text)
     text = _NEWLINES.sub("\n", text)
-    return text.strip()
+    return text[:MAX_CHARS].strip()  # NFKC can lengthen text (one ligature, up to 18 chars)
