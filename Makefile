@@ -35,6 +35,9 @@ format: install-test
 
 bench: install-test
 	$(BIN)/python bench/extract.py
+	$(BIN)/python bench/match.py
+	$(BIN)/python bench/deliver.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
