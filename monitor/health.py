@@ -1,9 +1,15 @@
-"""The small HTTP server: ``/healthz`` (alive), ``/readyz`` (ready to work), ``/metrics``."""
+"""The small HTTP server: ``/healthz`` (alive), ``/readyz`` (ready to work), ``/metrics``.
+
+``/readyz`` answers 200 or 503 with ``{"ready", "problems", ...details}``: details (such as
+feeds disabled after 410 Gone) are shown without making the daemon unready. Extra routes
+(the WebSub callback) are served by the same app.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -11,9 +17,16 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from monitor.metrics import Metrics
 
 ReadyCheck = Callable[[], Awaitable[dict[str, str]]]
+Details = Callable[[], dict[str, Any]]
 
 
-def make_app(metrics: Metrics, ready: ReadyCheck) -> web.Application:
+def make_app(
+    metrics: Metrics,
+    ready: ReadyCheck,
+    *,
+    details: Details | None = None,
+    routes: Iterable[web.RouteDef] = (),
+) -> web.Application:
     """The aiohttp app; ``ready`` returns problems by component, empty when ready."""
 
     async def healthz(_: web.Request) -> web.Response:
@@ -21,7 +34,8 @@ def make_app(metrics: Metrics, ready: ReadyCheck) -> web.Application:
 
     async def readyz(_: web.Request) -> web.Response:
         problems = await ready()
-        body = json.dumps({"ready": not problems, "problems": problems}) + "\n"
+        doc = {**(details() if details else {}), "ready": not problems, "problems": problems}
+        body = json.dumps(doc) + "\n"
         return web.Response(
             text=body, status=503 if problems else 200, content_type="application/json"
         )
@@ -35,6 +49,7 @@ def make_app(metrics: Metrics, ready: ReadyCheck) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
+    app.router.add_routes(list(routes))
     return app
 
 

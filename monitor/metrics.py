@@ -23,6 +23,9 @@ class Metrics:
         self.entries = Counter(
             "news_monitor_entries", "Entries seen in feeds", ["feed"], registry=r
         )
+        self.feed_disabled = Gauge(
+            "news_monitor_feed_disabled", "1 when a feed answered 410 Gone", ["feed"], registry=r
+        )
         self.new_articles = Counter(
             "news_monitor_new_articles", "New articles processed", ["feed"], registry=r
         )

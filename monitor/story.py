@@ -7,9 +7,14 @@ Promises:
   kinds cannot collide (URLs never start with ``guid:``/``title:``).
 - :func:`story_id` is ``s_`` + the first 24 hex digits of SHA-256 of the canonical URL (or of
   the article key when there is no URL): stable across processes, replicas and restarts.
-- :func:`story_keys` is the one place the pipeline asks for both. Near-duplicate grouping
-  (SimHash of the text, so syndicated copies under other URLs join one story) will add its
-  keys to :class:`StoryKeys` here without changing any caller.
+- :func:`entry_key` is the seen-set key of a feed entry *before* it is cleaned, equal to
+  ``article_key(entry_article(entry))``, so entries already seen cost no cleaning at all.
+- :func:`story_keys` is the one place the pipeline asks for all of them: ``seen``, the
+  URL-derived ``story``, and ``fingerprint`` (the SimHash of the cleaned text, or None when
+  too short). The store's ``link_stories`` then turns (fingerprint, story) into the story id
+  hits carry: the story of a near-duplicate seen within :data:`STORY_WINDOW`, so syndicated
+  copies under other URLs, with other tracking parameters or other site chrome, are one
+  story and alert once per rule.
 """
 
 from __future__ import annotations
@@ -18,16 +23,23 @@ import hashlib
 from dataclasses import dataclass
 
 from monitor.article import Article
+from monitor.parse import Entry
+from monitor.simhash import fingerprint
+from monitor.textnorm import normalize
+from monitor.urls import canonical_url, is_http_url
 
 STORY_HEX_CHARS = 24
+STORY_WINDOW = 3 * 86_400.0  # syndicated copies of a story appear within hours, rarely days
 
 
 @dataclass(frozen=True, slots=True)
 class StoryKeys:
-    """The keys one article is known by: ``seen`` for the seen-set, ``story`` for hits."""
+    """The keys one article is known by: ``seen`` for the seen-set, ``story`` for hits
+    (before near-duplicate linking), ``fingerprint`` of the text for that linking."""
 
     seen: str
     story: str
+    fingerprint: int | None = None
 
 
 def _sha256_hex(text: str) -> str:
@@ -48,7 +60,16 @@ def article_key(article: Article) -> str:
     return "title:" + _sha256_hex(article.title)
 
 
+def entry_key(entry: Entry) -> str:
+    """The seen-set key ``entry`` will have as an article, computed without cleaning it."""
+    if is_http_url(entry.link):
+        return canonical_url(entry.link)
+    if entry.guid:
+        return "guid:" + entry.guid
+    return "title:" + _sha256_hex(normalize(entry.title))
+
+
 def story_keys(article: Article) -> StoryKeys:
-    """Every key the pipeline needs for ``article`` (the seam for near-duplicate grouping)."""
+    """Every key the pipeline needs for ``article``: seen key, story id, text fingerprint."""
     key = article_key(article)
-    return StoryKeys(seen=key, story=story_id(key))
+    return StoryKeys(seen=key, story=story_id(key), fingerprint=fingerprint(article.text))

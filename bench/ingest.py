@@ -1,0 +1,207 @@
+"""Ingestion at scale: polls/s on 304s, feeds/s and entries/s on first sight, peak RSS.
+
+A feed server runs in its own process on 127.0.0.1 (so its CPU is not counted), hosting
+thousands of feeds built from the shared corpus (../shared/corpus/feeds): feed ``i`` serves
+corpus file ``i mod n`` at ``/f/<i>.xml`` with its own ETag and Last-Modified, and answers
+304 to a matching ``If-None-Match``. This process runs the real pipeline — ``poll_once``
+with fetch, parse, new?, clean, story linking, matching against generated rules and
+recording in a SQLite store — with ``--concurrency`` polls in flight, and prints per CPU
+second of this process (worker threads included):
+
+1. first sight: every feed new, every entry new (one fresh store per pass over the corpus
+   files, so each pass sees its entries for the first time);
+2. 304s: the same feeds polled again with their validators;
+3. peak RSS with ``--many`` feeds (states stored, then one 304 round over all of them).
+
+No assertions: the figures are for people.
+
+    .venv/bin/python bench/ingest.py [--rules 10000] [--passes 2] [--many 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from match import Vocabulary, load_texts, write_rules  # noqa: E402
+
+from monitor.config import FeedConfig, FetchConfig  # noqa: E402
+from monitor.fetch import Fetcher, make_session  # noqa: E402
+from monitor.logs import configure  # noqa: E402
+from monitor.metrics import Metrics  # noqa: E402
+from monitor.poller import Poller, poll_once  # noqa: E402
+from monitor.rules import RuleSet  # noqa: E402
+from monitor.store.base import FeedState  # noqa: E402
+from monitor.store.sqlite import SQLiteStore  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "corpus"
+LAST_MODIFIED = "Wed, 01 Dec 2021 06:36:00 GMT"
+
+
+# --- the feed server (its own process) -------------------------------------------------------
+
+
+def corpus_feeds() -> list[bytes]:
+    """Every corpus feed file's bytes, in a stable order."""
+    files = sorted(p for p in (CORPUS / "feeds").rglob("*") if p.suffix in (".xml", ".json"))
+    return [p.read_bytes() for p in files]
+
+
+def serve(port: int, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+    """Serve ``/f/<i>.xml`` until killed."""
+    feeds = corpus_feeds()
+
+    async def handle(request: web.Request) -> web.Response:
+        i = int(request.match_info["i"])
+        etag = f'"{i}"'
+        headers = {"ETag": etag, "Last-Modified": LAST_MODIFIED}
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=feeds[i % len(feeds)], headers=headers, content_type="text/xml")
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/f/{i}.xml", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+def rules(count: int) -> RuleSet:
+    """``count`` generated rules (bench/match.py's generator, corpus vocabulary)."""
+    folder = Path(tempfile.mkdtemp(prefix="ingest-rules-"))
+    write_rules(Vocabulary(load_texts(CORPUS)), count, folder, seed=1)
+    return RuleSet.from_files([folder])
+
+
+def feeds(port: int, start: int, count: int) -> list[FeedConfig]:
+    base = f"http://127.0.0.1:{port}/f"
+    return [FeedConfig(f"{base}/{i}.xml", f"f{i}", 60.0) for i in range(start, start + count)]
+
+
+async def run_all(polls: list[Callable[[], Awaitable[object]]], concurrency: int) -> float:
+    """Run every poll with ``concurrency`` in flight; returns CPU seconds used."""
+    queue = list(reversed(polls))
+
+    async def worker() -> None:
+        while queue:
+            await queue.pop()()
+
+    cpu = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.process_time() - cpu
+
+
+async def bench(args: argparse.Namespace, port: int) -> None:
+    ruleset = rules(args.rules)
+    print(f"{len(ruleset.rules)} rules loaded; peak RSS so far {peak_mb():.0f} MB")
+    n = len(corpus_feeds())
+    cfg = FetchConfig(allow_private=(f"127.0.0.1:{port}",), concurrency=64, per_host=64)
+    session = make_session(cfg)
+    fetcher = Fetcher(cfg, session)
+    tmp = Path(tempfile.mkdtemp(prefix="ingest-"))
+    try:
+        await first_sight(args, fetcher, ruleset, tmp, port, n=n)
+        await many(args, fetcher, ruleset, tmp, port)
+    finally:
+        await session.close()
+
+
+async def first_sight(
+    args: argparse.Namespace, fetcher: Fetcher, ruleset: RuleSet, tmp: Path, port: int, *, n: int
+) -> None:
+    """Each pass: a fresh store, every corpus feed once (all new), then again (all 304)."""
+    cpu = cpu304 = 0.0
+    entries = polled = 0
+    for p in range(args.passes):
+        store = await SQLiteStore(tmp / f"pass{p}.db").open()
+        poller = Poller(fetcher, store, Metrics(), ruleset)
+        batch = feeds(port, p * n, n)
+        cpu += await run_all([poll(poller, f) for f in batch], args.concurrency)
+        entries += new_entries(poller.metrics)
+        cpu304 += await run_all([poll(poller, f) for f in batch], args.concurrency)
+        polled += len(batch)
+        await store.close()
+    print(
+        f"first sight: {polled} feeds, {entries} new entries in {cpu:.1f} CPU s: "
+        f"{polled / cpu:.0f} feeds/s, {entries / cpu:.0f} entries/s per core"
+    )
+    print(f"304s: {polled} polls in {cpu304:.2f} CPU s: {polled / cpu304:.0f} polls/s per core")
+
+
+def poll(poller: Poller, feed: FeedConfig) -> Callable[[], Awaitable[object]]:
+    return lambda: poll_once(poller, feed, "bench")
+
+
+def new_entries(metrics: Metrics) -> int:
+    samples = metrics.new_articles.collect()[0].samples
+    return sum(int(s.value) for s in samples if s.name.endswith("_total"))
+
+
+async def many(
+    args: argparse.Namespace, fetcher: Fetcher, ruleset: RuleSet, tmp: Path, port: int
+) -> None:
+    store = await SQLiteStore(tmp / "many.db").open()
+    poller = Poller(fetcher, store, Metrics(), ruleset)
+    batch = feeds(port, 0, args.many)
+    for i, f in enumerate(batch):
+        meta = {"full_at": round(time.time()), "recent": [round(time.time())] * 50}
+        await store.put_feed(
+            f.url, FeedState(etag=f'"{i}"', last_modified=LAST_MODIFIED, meta=meta)
+        )
+    cpu = await run_all([poll(poller, f) for f in batch], args.concurrency)
+    await store.close()
+    print(
+        f"{args.many} feeds: one 304 round in {cpu:.1f} CPU s ({args.many / cpu:.0f} polls/s); "
+        f"peak RSS {peak_mb():.0f} MB"
+    )
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", type=int, default=10_000)
+    parser.add_argument("--passes", type=int, default=2, help="first-sight passes over corpus")
+    parser.add_argument("--many", type=int, default=10_000, help="feeds for the RSS figure")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--port", type=int, default=18_999)
+    args = parser.parse_args()
+    configure(json=True, level="error")
+    ready = multiprocessing.Event()
+    server = multiprocessing.Process(target=serve, args=(args.port, ready), daemon=True)
+    server.start()
+    try:
+        if not ready.wait(30):
+            print("feed server did not start", file=sys.stderr)
+            return 1
+        asyncio.run(bench(args, args.port))
+    finally:
+        server.terminate()
+        server.join()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

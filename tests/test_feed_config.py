@@ -1,0 +1,75 @@
+"""Feed-list configuration: OPML import, adaptive-polling bounds and the websub section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config
+from monitor.errors import ConfigError
+
+OPML = """<?xml version="1.0"?>
+<opml version="2.0"><head><title>x</title></head><body>
+<outline text="World"><outline text="A" title="Alpha" xmlUrl="https://a.example/rss"/>
+<outline text="B" xmlUrl="https://b.example/atom"/></outline>
+<outline text="dup" xmlUrl="https://a.example/rss"/>
+<outline text="not a feed" xmlUrl="javascript:alert(1)"/>
+</body></opml>
+"""
+
+
+def write(tmp: Path, text: str) -> Path:
+    (tmp / "feeds.opml").write_text(OPML)
+    path = tmp / "monitor.yml"
+    path.write_text(text)
+    return path
+
+
+def test_opml_import_with_bounds(tmp_path: Path) -> None:
+    """OPML feeds come in order, deduplicated, http(s) only, with the item's interval bounds."""
+    cfg = load_config(
+        write(tmp_path, "feeds:\n  - {opml: feeds.opml, interval: 2m, max_interval: 6h}\n")
+    )
+    assert [(f.url, f.name) for f in cfg.feeds] == [
+        ("https://a.example/rss", "Alpha"),
+        ("https://b.example/atom", "B"),
+    ]
+    assert all(f.interval == 120 and f.max_interval == 6 * 3600 for f in cfg.feeds)
+
+
+def test_opml_with_entities_is_refused(tmp_path: Path) -> None:
+    """An OPML file declaring entities is refused with a config error naming the key."""
+    path = write(tmp_path, "feeds:\n  - {opml: feeds.opml}\n")
+    (tmp_path / "feeds.opml").write_text(
+        OPML.replace("<opml", '<!DOCTYPE opml [<!ENTITY b "BOOM">]>\n<opml', 1)
+    )
+    with pytest.raises(ConfigError, match=r"feeds\[0\]\.opml: .*declares entities"):
+        load_config(path)
+
+
+def test_defaults_max_interval(tmp_path: Path) -> None:
+    """max_interval defaults to 24 h, can be set under defaults, and per feed."""
+    cfg = load_config(
+        write(
+            tmp_path,
+            "defaults: {max_interval: 2h}\nfeeds:\n  - url: https://a.example/rss\n"
+            "  - {url: https://b.example/rss, max_interval: 30m}\n",
+        )
+    )
+    assert [f.max_interval for f in cfg.feeds] == [7200, 1800]
+    plain = load_config(write(tmp_path, "feeds:\n  - url: https://a.example/rss\n"))
+    assert plain.feeds[0].max_interval == 86400 and plain.websub is None
+
+
+def test_websub_section(tmp_path: Path) -> None:
+    """websub takes a callback URL and a lease; unknown keys name file:line:col."""
+    cfg = load_config(
+        write(tmp_path, "websub: {callback: 'https://m.example/websub', lease: 2d}\nfeeds: []\n")
+    )
+    assert cfg.websub is not None
+    assert (cfg.websub.callback, cfg.websub.lease) == ("https://m.example/websub", 172800)
+    with pytest.raises(ConfigError, match=r"monitor\.yml:1:\d+.*websub\.secret: unknown key"):
+        load_config(write(tmp_path, "websub: {callback: 'https://m.example/w', secret: x}\n"))
+    with pytest.raises(ConfigError, match=r"websub\.callback"):
+        load_config(write(tmp_path, "websub: {callback: 'ftp://m.example/w'}\n"))

@@ -1,0 +1,224 @@
+"""One alert per story: SimHash fingerprints, the stores' story index, and syndication.
+
+The syndication case runs the real poller on real HTTP against both stores: the same article
+on two sites (different URLs, tracking parameters, site chrome and titles) plus a third feed
+repeating one link with other tracking parameters yields exactly one hit per rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from monitor.config import FeedConfig, FetchConfig
+from monitor.fetch import Fetcher, make_session
+from monitor.metrics import Metrics
+from monitor.poller import Poller, poll_once
+from monitor.rules import RuleSet
+from monitor.simhash import MAX_DISTANCE, MIN_WORDS, bands, distance, fingerprint
+from monitor.store.base import Store
+from monitor.store.redis import RedisStore
+from monitor.store.sqlite import SQLiteStore
+from tests.conftest import RedisServer
+
+STORY = [
+    "South Korea and the United States agreed on Wednesday to keep working toward the "
+    "transfer of wartime operational control of allied forces to Seoul, officials said.",
+    "Defense ministers from both countries met in the capital for their annual security "
+    "talks, where they reviewed a roadmap that sets conditions for the handover.",
+    "The transfer has been delayed several times since it was first agreed more than a "
+    "decade ago, as both sides assessed the readiness of the Korean military.",
+    "Officials said a full operational capability test of the combined command would be "
+    "held next year, a key step before any final decision on timing is made.",
+    "North Korea has stepped up missile testing this year, and analysts said the allies "
+    "were keen to show unity while the transition plans move ahead slowly.",
+]
+OTHER = [
+    "Astronauts on the space station completed a six hour spacewalk on Thursday to replace "
+    "an ageing antenna system, the space agency said in a statement afterwards.",
+    "The pair worked outside the orbiting laboratory in cold darkness, removing bolts and "
+    "cables before installing the new unit that mission control had tested earlier.",
+    "Engineers on the ground monitored the work closely and said the antenna was operating "
+    "normally after the crew returned inside and began the repressurisation process.",
+]
+RULES = """
+rules:
+  - id: korea-opcon
+    query: 'Korea AND "operational control"'
+  - id: seoul
+    query: 'Seoul'
+"""
+
+
+def page(chrome: str, title: str, paragraphs: list[str]) -> bytes:
+    """A news page: the article among a site's own menus, sidebar and footer."""
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return f"""<html lang="en"><head><title>{title}</title></head><body>
+<nav><a href="/">{chrome} home</a> <a href="/world">World</a> <a href="/sport">Sport</a></nav>
+<main><article><h1>{title}</h1><p class="byline">By staff of {chrome}</p>{body}</article></main>
+<aside><h3>Most read on {chrome}</h3><ul><li><a href="/x">Celebrity wedding photos</a></li>
+<li><a href="/y">Ten recipes for a quick dinner</a></li></ul></aside>
+<footer>Copyright 2024 {chrome}. All rights reserved. Subscribe to our newsletter.</footer>
+</body></html>""".encode()
+
+
+def feed(items: list[tuple[str, str, str]]) -> bytes:
+    """An RSS feed of (title, link, description) items."""
+    body = "".join(
+        f"<item><title>{t}</title><link>{link.replace('&', '&amp;')}</link>"
+        f"<description>{d}</description></item>"
+        for t, link, d in items
+    )
+    head = '<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>'
+    return f"{head}{body}</channel></rss>".encode()
+
+
+@contextlib.asynccontextmanager
+async def site(routes: dict[str, bytes]) -> AsyncIterator[TestServer]:
+    """A loopback site serving ``routes`` (path -> body)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        body = routes.get(request.path)
+        if body is None:
+            return web.Response(status=404)
+        kind = "application/rss+xml" if request.path.endswith(".xml") else "text/html"
+        return web.Response(body=body, content_type=kind, charset="utf-8")
+
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@contextlib.asynccontextmanager
+async def open_store(kind: str, tmp_path: Path, redis_url: str | None) -> AsyncIterator[Store]:
+    if kind == "sqlite":
+        store = await SQLiteStore(tmp_path / "state.db").open()
+        try:
+            yield store
+        finally:
+            await store.close()
+        return
+    assert redis_url is not None
+    client = aioredis.from_url(redis_url)
+    try:
+        yield RedisStore(client, "nm-story")
+    finally:
+        await client.aclose()
+
+
+# --- fingerprints ------------------------------------------------------------------------
+
+
+def test_fingerprint_is_stable_and_robust_to_chrome_and_case() -> None:
+    """Same text with other punctuation, case and a few extra words stays within reach."""
+    text = " ".join(STORY)
+    other = "SEOUL (Reuters) - " + text.upper().replace(",", "") + " Reporting by staff."
+    a, b = fingerprint(text), fingerprint(other)
+    assert a is not None and b is not None
+    assert a == fingerprint(text)  # deterministic
+    assert distance(a, b) <= MAX_DISTANCE
+
+
+def test_different_stories_are_far_apart() -> None:
+    """Unrelated texts differ in many bits."""
+    a, b = fingerprint(" ".join(STORY)), fingerprint(" ".join(OTHER * 2))
+    assert a is not None and b is not None and distance(a, b) > 3 * MAX_DISTANCE
+
+
+def test_short_text_has_no_fingerprint() -> None:
+    """Fewer than MIN_WORDS words: too short to identify a story."""
+    assert fingerprint(" ".join(["word"] * (MIN_WORDS - 1))) is None
+    assert fingerprint("") is None
+
+
+def test_close_fingerprints_share_a_band() -> None:
+    """Up to 3 flipped bits always leave one 16-bit band intact (what the index relies on)."""
+    fp = fingerprint(" ".join(STORY))
+    assert fp is not None
+    for flips in ((0, 17, 40), (1, 2, 3), (15, 31, 63)):
+        other = fp
+        for bit in flips:
+            other ^= 1 << bit
+        assert set(enumerate(bands(fp))) & set(enumerate(bands(other)))
+
+
+# --- the stores' story index -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_link_stories(kind: str, tmp_path: Path, redis_server: RedisServer) -> None:
+    """Near fingerprints join the first story; far ones and expired ones keep their own."""
+    fp = fingerprint(" ".join(STORY))
+    far = fingerprint(" ".join(OTHER * 2))
+    assert fp is not None and far is not None
+    near = fp ^ 0b1001  # 2 bits apart
+    async with open_store(kind, tmp_path, redis_server.url) as store:
+        got = await store.link_stories([(fp, "s_a"), (near, "s_b"), (far, "s_c")], 1000.0, 100.0)
+        again = await store.link_stories([(near, "s_d")], 1050.0, 100.0)
+        later = await store.link_stories([(fp ^ 0b110, "s_e")], 1500.0, 100.0)
+    assert got == ["s_a", "s_a", "s_c"]
+    assert again == ["s_a"]
+    assert later == ["s_e"]  # the window has passed
+
+
+# --- syndication, end to end -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_syndicated_story_alerts_once(
+    kind: str, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """One story under other URLs, tracking parameters, chrome and feeds: one hit per rule."""
+    a_routes: dict[str, bytes] = {
+        "/world/korea-opcon": page("Wire Daily", "Allies agree on OPCON path", STORY),
+        "/space": page("Wire Daily", "Spacewalk done", OTHER * 2),
+    }
+    b_routes: dict[str, bytes] = {
+        "/news/2024/12/01/123": page(
+            "Portal News", "S.Korea, U.S. keep OPCON transfer on track", STORY
+        ),
+    }
+    async with (
+        site(a_routes) as a,
+        site(b_routes) as b,
+        open_store(kind, tmp_path, redis_server.url) as store,
+    ):
+        base_a, base_b = f"http://127.0.0.1:{a.port}", f"http://127.0.0.1:{b.port}"
+        a_routes["/feed.xml"] = feed(
+            [
+                ("Allies agree", f"{base_a}/world/korea-opcon?utm_source=rss&utm_medium=feed", "x"),
+                ("Spacewalk", f"{base_a}/space", "y"),
+            ]
+        )
+        a_routes["/other.xml"] = feed(
+            [("Allies agree (repost)", f"{base_a}/world/korea-opcon?fbclid=abc", "x")]
+        )
+        b_routes["/feed.xml"] = feed(
+            [("Portal: allies", f"{base_b}/news/2024/12/01/123?utm_campaign=z", "z")]
+        )
+        allowed = (f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}")
+        cfg = FetchConfig(allow_private=allowed, timeout=10.0)
+        session = make_session(cfg)
+        try:
+            poller = Poller(Fetcher(cfg, session), store, Metrics(), RuleSet.from_source(RULES))
+            for i, url in enumerate(
+                [f"{base_a}/feed.xml", f"{base_b}/feed.xml", f"{base_a}/other.xml"]
+            ):
+                await poll_once(poller, FeedConfig(url, f"feed{i}", 60.0, True), "owner")
+        finally:
+            await session.close()
+        hits = [json.loads(h) for h in await store.hits()]
+    assert sorted(h["rule"]["id"] for h in hits) == ["korea-opcon", "seoul"]
+    assert len({h["story"] for h in hits}) == 1
