@@ -1,4 +1,4 @@
-"""The ``news-monitor`` command: run, check, match, extract.
+"""The ``news-monitor`` command: run, check, match, extract, deliveries.
 
 Promises: every error a user can cause (bad YAML, unknown key, bad rule, unreachable Redis at
 start, unreadable input) is printed as one clear line — ``path:line:col: error: message`` where
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor import logs
+from monitor import deliveries, logs
 from monitor.article import Article
 from monitor.clean import extract
 from monitor.config import Config, FetchConfig, config_path, load_config
@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("inputs", nargs="+", metavar="INPUT", help="HTML file, URL, or - (stdin)")
     match.set_defaults(func=cmd_match)
 
+    deliveries.add_parser(sub, with_config)
+    sub.choices["deliveries"].set_defaults(func=cmd_deliveries)
+
     extract = sub.add_parser("extract", help="print the cleaned article of each input")
     extract.add_argument("--json", action="store_true", help="one JSON object per input")
     extract.add_argument("inputs", nargs="+", metavar="INPUT", help="HTML file, URL, or - (stdin)")
@@ -102,6 +105,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"in {files} files, store: {store}, sinks: {sinks or 'none'}"
     )
     return EXIT_OK
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    """``deliveries`` (list) and ``deliveries replay SINK [ID…]``."""
+    config = load_config(config_path(args.config))
+    try:
+        if args.action == "replay":
+            return asyncio.run(deliveries.replay(config, args.sink, args.ids))
+        return asyncio.run(deliveries.list_deliveries(config, args.json))
+    except ConfigError:
+        raise
+    except MonitorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def cmd_run(args: argparse.Namespace) -> int:

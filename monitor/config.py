@@ -35,6 +35,7 @@ class FeedConfig:
     name: str
     interval: float
     fetch_article: bool = False
+    max_interval: float = 86_400.0  # ceiling of adaptive polling (monitor.schedule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,14 @@ class FetchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSubConfig:
+    """WebSub subscriptions: hubs push to ``callback`` (served on ``http.listen``)."""
+
+    callback: str
+    lease: float = 7 * 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
 class HttpConfig:
     """The health/metrics listener; ``port`` 0 picks a free port, None disables it."""
 
@@ -99,6 +108,7 @@ class Config:
     http: HttpConfig = HttpConfig()
     default_interval: float = 600.0
     shutdown_grace: float = 10.0
+    websub: WebSubConfig | None = None
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -132,6 +142,7 @@ class _Builder:
             "http",
             "defaults",
             "shutdown_grace",
+            "websub",
         }
     )
 
@@ -162,15 +173,17 @@ class _Builder:
             http=self.http(data.get("http") or {}),
             default_interval=defaults["interval"],
             shutdown_grace=self.duration(("shutdown_grace",), data.get("shutdown_grace", "10s")),
+            websub=self.websub(data["websub"]) if data.get("websub") is not None else None,
         )
 
     # -- sections -------------------------------------------------------------------------
 
     def defaults(self, value: Any) -> dict[str, Any]:
         kp: KeyPath = ("defaults",)
-        self.mapping(kp, value, {"interval", "fetch_article"})
+        self.mapping(kp, value, {"interval", "fetch_article", "max_interval"})
         return {
             "interval": self.duration((*kp, "interval"), value.get("interval", "10m")),
+            "max_interval": self.duration((*kp, "max_interval"), value.get("max_interval", "24h")),
             "fetch_article": self.boolean(
                 (*kp, "fetch_article"), value.get("fetch_article", False)
             ),
@@ -183,10 +196,11 @@ class _Builder:
         for i, item in enumerate(value):
             kp: KeyPath = ("feeds", i)
             if isinstance(item, dict) and "opml" in item:
-                self.mapping(kp, item, {"opml", "interval", "fetch_article"})
+                self.mapping(kp, item, {"opml", "interval", "fetch_article", "max_interval"})
                 out.extend(self.opml(kp, item, defaults))
                 continue
-            self.mapping(kp, item, {"url", "name", "interval", "fetch_article"}, required={"url"})
+            keys = {"url", "name", "interval", "fetch_article", "max_interval"}
+            self.mapping(kp, item, keys, required={"url"})
             url = self.url((*kp, "url"), item["url"])
             out.append(
                 FeedConfig(
@@ -198,6 +212,7 @@ class _Builder:
                     fetch_article=self.boolean(
                         (*kp, "fetch_article"), item.get("fetch_article", defaults["fetch_article"])
                     ),
+                    max_interval=self.max_interval(kp, item, defaults),
                 )
             )
         seen: dict[str, int] = {}
@@ -221,7 +236,24 @@ class _Builder:
         fetch_article = self.boolean(
             (*kp, "fetch_article"), item.get("fetch_article", defaults["fetch_article"])
         )
-        return [FeedConfig(u, n or _host(u), interval, fetch_article) for u, n in entries]
+        ceiling = self.max_interval(kp, item, defaults)
+        return [
+            FeedConfig(u, n or _host(u), interval, fetch_article, max_interval=ceiling)
+            for u, n in entries
+        ]
+
+    def max_interval(self, kp: KeyPath, item: dict[str, Any], defaults: dict[str, Any]) -> float:
+        if "max_interval" not in item:
+            return float(defaults["max_interval"])
+        return self.duration((*kp, "max_interval"), item["max_interval"])
+
+    def websub(self, value: Any) -> WebSubConfig:
+        kp: KeyPath = ("websub",)
+        self.mapping(kp, value, {"callback", "lease"}, required={"callback"})
+        return WebSubConfig(
+            callback=self.url((*kp, "callback"), value["callback"]),
+            lease=self.duration((*kp, "lease"), value.get("lease", "7d")),
+        )
 
     def redis(self, value: Any) -> RedisConfig:
         kp: KeyPath = ("redis",)

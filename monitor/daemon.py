@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from monitor import health
 from monitor.config import Config, SinkConfig
-from monitor.deliver import SCHEDULE, Deliverer
+from monitor.deliver import SCHEDULE, Deliverer, fingerprint
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher, make_session
 from monitor.logs import get_logger
@@ -40,6 +40,7 @@ from monitor.sinks.webhook import WebhookSink
 from monitor.store.base import Store
 from monitor.store.redis import RedisStore
 from monitor.store.sqlite import SQLiteStore
+from monitor.websub import WebSub
 
 STORE_RETRY = 5.0
 RULES_POLL = 2.0
@@ -74,8 +75,12 @@ async def resources(config: Config) -> AsyncIterator[Deps]:
         yield Deps(config, store, Fetcher(config.fetch, feed_session), sinks, Metrics())
 
 
-async def open_store(config: Config) -> Store:
-    """The Redis store when ``redis:`` is configured, else SQLite under ``state_dir``."""
+async def open_store(config: Config, *, owner: bool = True) -> Store:
+    """The Redis store when ``redis:`` is configured, else SQLite under ``state_dir``.
+
+    ``owner=False`` is for a second process beside the daemon (the ``deliveries`` command):
+    it must not clear the leases of the SQLite file's running owner.
+    """
     if config.redis is not None:
         client = aioredis.from_url(config.redis.url)
         store: Store = RedisStore(
@@ -95,7 +100,7 @@ async def open_store(config: Config) -> Store:
             ) from None
         return store
     try:
-        return await SQLiteStore(config.state_dir / "monitor.db").open()
+        return await SQLiteStore(config.state_dir / "monitor.db", owner=owner).open()
     except MonitorError as exc:
         raise ConfigError(f"state_dir: {exc}", str(config.path)) from None
 
@@ -107,6 +112,11 @@ def make_sink(sc: SinkConfig, session: aiohttp.ClientSession) -> Sink:
     return WebhookSink(
         sc.name, sc.url, session=session, secret=list(sc.secrets) or None, timeout=sc.timeout
     )
+
+
+def sink_fingerprint(sc: SinkConfig | None) -> str:
+    """What identifies a sink for its 410 mark: a new type or URL re-enables it."""
+    return fingerprint(sc.type, sc.url) if sc is not None else ""
 
 
 def _redact_url(url: str) -> str:
@@ -129,7 +139,15 @@ class Daemon:
         self.config = deps.config
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
         self.deliverers = {
-            n: Deliverer(s, deps.store, deps.metrics, retry_schedule) for n, s in deps.sinks.items()
+            n: Deliverer(
+                s,
+                deps.store,
+                deps.metrics,
+                retry_schedule,
+                fingerprint=sink_fingerprint(self.config.sinks.get(n)),
+                throttle=self.throttle_of,
+            )
+            for n, s in deps.sinks.items()
         }
         self.poller = Poller(
             deps.fetcher,
@@ -138,6 +156,9 @@ class Daemon:
             rules,
             on_hits=[d.wake for d in self.deliverers.values()],
         )
+        websub = self.config.websub
+        self.websub = WebSub(websub, self.config.feeds, self.poller) if websub else None
+        self.disabled_feeds: set[str] = set()
         self.rules_paths = rules_paths or list(self.config.rules)
         # Taken now, close to when the caller loaded the rules, so an edit made while the
         # daemon starts is still noticed.
@@ -151,6 +172,12 @@ class Daemon:
     @property
     def rules(self) -> RuleSet:
         return self.poller.rules
+
+    def throttle_of(self, rule_id: str) -> float | None:
+        """The running rule's ``throttle`` window in seconds (None: not throttled)."""
+        rule = self.rules.get(rule_id)
+        window = getattr(rule, "throttle", None)
+        return float(window) if isinstance(window, int | float) and window > 0 else None
 
     def reload_rules(self) -> bool:
         """Load the rule files again; keep the running rules when the new ones are bad."""
@@ -236,7 +263,12 @@ class Daemon:
         http = self.config.http
         if http.port is None:
             return None
-        app = health.make_app(self.deps.metrics, self.ready)
+        app = health.make_app(
+            self.deps.metrics,
+            self.ready,
+            details=lambda: {"feeds_disabled": sorted(self.disabled_feeds)},
+            routes=self.websub.routes() if self.websub else (),
+        )
         try:
             runner, self.http_port = await health.start(app, http.host, http.port)
         except OSError as exc:
@@ -254,11 +286,15 @@ class Daemon:
                 state = await self.deps.store.get_feed(feed.url)
                 due = state.next_poll if state else 0.0
                 if state and state.disabled:
+                    self.disabled_feeds.add(feed.name)  # shown on /readyz
+                    self.deps.metrics.feed_disabled.labels(feed.name).set(1)
                     return
                 if due > time.time():
                     await self._wait(due - time.time())
                     continue
-                await poll_once(self.poller, feed, self.owner)
+                state = await poll_once(self.poller, feed, self.owner)
+                if self.websub is not None and not state.errors:
+                    await self.websub.maintain(feed, state)
             except Exception as exc:  # store outage and the like: keep the loop alive
                 self.log.error("poll failed", feed=feed.name, error=f"{type(exc).__name__}: {exc}")
                 await self._wait(STORE_RETRY)

@@ -1,11 +1,24 @@
-"""One feed's poll, start to finish: fetch → parse → new? → clean → match → record.
+"""One feed's poll, start to finish: fetch → parse → new? → clean → story → match → record.
 
-Promises: the fetch is conditional (ETag/Last-Modified); an unchanged feed costs one 304;
-each new entry is cleaned (its page fetched and extracted when ``fetch_article`` is on),
-matched, and recorded together with its seen-mark in one store call, so a crash can neither
-lose a hit nor record it twice. A failing feed backs off (interval × consecutive errors,
-capped at a day, or the server's Retry-After) and never stops the others. One log line per
-poll and per hit.
+Promises:
+
+- The fetch is conditional (ETag and Last-Modified both sent) except once a day
+  (:func:`monitor.schedule.refetch_due`); an unchanged feed costs one 304 and no parsing.
+- Parsing and the seen-keys of every entry are computed in one worker-thread call per poll;
+  entries already seen are dropped before any cleaning. Cleaning, fingerprinting and
+  matching of the new ones run in worker threads too (one call per poll, or one per page
+  when ``fetch_article`` is on), so the event loop never blocks on CPU work.
+- Each new entry is cleaned (its page fetched and extracted when ``fetch_article`` is on,
+  with the HTTP charset passed along), linked to its story (near-duplicates of an article
+  seen in the last :data:`~monitor.story.STORY_WINDOW` share its story id, see
+  :mod:`monitor.story`), matched, and recorded together with its seen-marks in one store
+  call, so a crash can neither lose a hit nor record it twice, and a story alerts once per
+  rule however many feeds and sites carry it.
+- :meth:`Poller.ingest` is the same path for content that arrives without a poll (WebSub).
+- The schedule follows :mod:`monitor.schedule`: publishing rate, server hints, backoff,
+  410 disables the feed (logged as an error, shown by ``news_monitor_feed_disabled`` and on
+  ``/readyz``), permanent redirects adopted after repeated confirmation. One log line per
+  poll and per hit.
 """
 
 from __future__ import annotations
@@ -13,23 +26,24 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+from monitor import schedule
 from monitor.article import Article
 from monitor.clean import extract
 from monitor.config import FeedConfig
 from monitor.errors import FetchError, ParseError
-from monitor.fetch import Fetcher
+from monitor.faults import crashpoint
+from monitor.fetch import Fetcher, Response
 from monitor.hit import Hit, build_hit
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
-from monitor.parse import entry_article, parse_feed
-from monitor.rules import RuleSet
+from monitor.parse import Entry, entry_article, parse_feed
+from monitor.rules import Match, RuleSet
 from monitor.store.base import FeedState, Store
-from monitor.story import article_key, story_id
+from monitor.story import STORY_WINDOW, StoryKeys, entry_key, story_keys
 
-MAX_BACKOFF = 86400.0
-JITTER = 0.1
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -39,12 +53,33 @@ FEED_ACCEPT = (
 
 @dataclass(slots=True)
 class PollResult:
-    """What one poll did (for logs, metrics and tests)."""
+    """What one poll did (for logs, metrics, the scheduler and tests)."""
 
     status: int | str
     entries: int = 0
     new: int = 0
     hits: int = 0
+    server_delay: float = 0.0  # the longest wait the server asked for (ttl, max-age, Expires)
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed feed with each entry's seen-key (computed in the worker thread)."""
+
+    entries: list[Entry]
+    keys: list[str]
+    ttl_minutes: int | None
+    hub: str | None
+
+
+@dataclass(slots=True)
+class Fresh:
+    """A new article, cleaned and matched, waiting for its story id and recording."""
+
+    article: Article
+    keys: StoryKeys
+    matches: list[Match]
+    seen: list[str] = field(default_factory=list)
 
 
 class Poller:
@@ -57,71 +92,165 @@ class Poller:
         metrics: Metrics,
         rules: RuleSet,
         on_hits: list[asyncio.Event] | None = None,
+        *,
+        story_window: float = STORY_WINDOW,
     ) -> None:
         self.fetcher = fetcher
         self.store = store
         self.metrics = metrics
         self.rules = rules
         self.on_hits = on_hits or []
+        self.story_window = story_window
 
     async def poll(self, feed: FeedConfig, state: FeedState) -> PollResult:
         """Poll ``feed`` once, updating ``state`` in place (the caller stores it)."""
+        now = time.time()
+        full = schedule.refetch_due(state.meta, now)
         resp = await self.fetcher.get(
-            feed.url, etag=state.etag, last_modified=state.last_modified, accept=FEED_ACCEPT
+            schedule.fetch_url(feed.url, state.meta),
+            etag=None if full else state.etag,
+            last_modified=None if full else state.last_modified,
+            accept=FEED_ACCEPT,
         )
+        self._note_answer(feed, state, resp, full, now)
+        if resp.not_modified:
+            return PollResult(
+                304, server_delay=schedule.server_delay(resp.headers, state.meta, now)
+            )
+        result = await self.ingest(feed, state, resp.body, resp.url)
+        result.server_delay = schedule.server_delay(resp.headers, state.meta, now)
+        return result
+
+    def _note_answer(
+        self, feed: FeedConfig, state: FeedState, resp: Response, full: bool, now: float
+    ) -> None:
         state.etag = resp.headers.get("etag") or state.etag
         state.last_modified = resp.headers.get("last-modified") or state.last_modified
-        if resp.not_modified:
-            return PollResult(304)
-        parsed = await asyncio.to_thread(parse_feed, resp.body, resp.url)
-        articles = [entry_article(e, source=feed.name) for e in parsed.entries]
-        self.metrics.entries.labels(feed.name).inc(len(articles))
-        fresh = await self.store.unseen([article_key(a) for a in articles])
-        result = PollResult(200, entries=len(articles))
-        for article in articles:
-            if article_key(article) in fresh:
-                result.new += 1
-                result.hits += await self.process(feed, article)
+        if full:
+            schedule.note_full_fetch(state.meta, now)
+        moved = schedule.note_redirect(state.meta, feed.url, resp.permanent_redirect)
+        if moved:
+            get_logger(feed=feed.name).info("feed moved permanently; fetching it there", url=moved)
+
+    async def ingest(self, feed: FeedConfig, state: FeedState, body: bytes, url: str) -> PollResult:
+        """Parse feed ``body`` and process its new entries (a poll's answer or a push)."""
+        parsed = await asyncio.to_thread(read_feed, body, url)
+        schedule.note_ttl(state.meta, parsed.ttl_minutes)
+        if parsed.hub:
+            state.meta["hub"] = parsed.hub
+        else:
+            state.meta.pop("hub", None)
+        self.metrics.entries.labels(feed.name).inc(len(parsed.entries))
+        fresh_keys = await self.store.unseen(parsed.keys)
+        new = _first_of_each(parsed.entries, parsed.keys, fresh_keys)
+        schedule.note_entries(
+            state.meta,
+            [e.published.timestamp() if e.published else None for e, _ in new],
+            time.time(),
+        )
+        result = PollResult(200, entries=len(parsed.entries), new=len(new))
+        if feed.fetch_article:
+            for entry, key in new:
+                result.hits += await self.record(feed, [await self.clean(feed, entry, key)])
+        elif new:
+            prepared = await asyncio.to_thread(prepare_entries, new, feed.name, self.rules)
+            result.hits += await self.record(feed, prepared)
         self.metrics.new_articles.labels(feed.name).inc(result.new)
         return result
 
-    async def process(self, feed: FeedConfig, entry: Article) -> int:
-        """Clean, match and record one new article; returns the number of new hits."""
-        article = await self.clean(feed, entry) if feed.fetch_article else entry
-        keys = sorted({article_key(entry), article_key(article)})
-        story = story_id(article.url or article_key(article))
+    async def clean(self, feed: FeedConfig, entry: Entry, key: str) -> Fresh:
+        """The entry with its page's text (fetched and extracted), matched; the entry's own
+        text when the page cannot be had."""
+        rules = self.rules
+        if not entry.link:
+            return await asyncio.to_thread(prepare_entry, entry, key, feed.name, rules)
+        try:
+            resp = await self.fetcher.get(entry.link, accept=PAGE_ACCEPT)
+        except FetchError as exc:
+            get_logger(feed=feed.name).warning(
+                "article fetch failed; matching the feed's text", url=entry.link, error=str(exc)
+            )
+            return await asyncio.to_thread(prepare_entry, entry, key, feed.name, rules)
+        return await asyncio.to_thread(prepare_page, entry, key, feed.name, resp, rules)
+
+    async def record(self, feed: FeedConfig, fresh: list[Fresh]) -> int:
+        """Link stories, build hits, record them with the seen-marks; returns new hits."""
+        stories = await self._stories(fresh)
         hits: list[Hit] = []
-        for m in self.rules.match(article):
-            hits.append(build_hit(m, article, story, sinks=m.rule.notify, channels=m.rule.channels))
-        recorded = await self.store.record(keys, hits)
+        for item, story in zip(fresh, stories, strict=True):
+            for m in item.matches:
+                hits.append(
+                    build_hit(m, item.article, story, sinks=m.rule.notify, channels=m.rule.channels)
+                )
+        crashpoint("after-match")
+        seen = sorted({key for item in fresh for key in item.seen})
+        recorded = await self.store.record(seen, hits)
+        crashpoint("after-record")
+        self._announce(feed, recorded)
+        return len(recorded)
+
+    async def _stories(self, fresh: list[Fresh]) -> list[str]:
+        """Each article's story id: a near-duplicate's story, else its own URL-derived one."""
+        stories = [item.keys.story for item in fresh]
+        printed = [(i, item.keys.fingerprint) for i, item in enumerate(fresh)]
+        items = [(i, fp) for i, fp in printed if fp is not None]
+        if not items:
+            return stories
+        linked = await self.store.link_stories(
+            [(fp, stories[i]) for i, fp in items], time.time(), self.story_window
+        )
+        for (i, _), story in zip(items, linked, strict=True):
+            stories[i] = story
+        return stories
+
+    def _announce(self, feed: FeedConfig, recorded: list[Hit]) -> None:
         for hit in recorded:
             self.metrics.hits.labels(hit.rule_id).inc()
-            get_logger().info(
+            data = hit.data()["article"]
+            get_logger(feed=feed.name).info(
                 "hit",
                 rule=hit.rule_id,
                 hit=hit.id,
-                story=story,
-                url=article.url,
-                title=article.title[:200],
+                story=hit.story,
+                url=data["url"],
+                title=str(data["title"])[:200],
             )
         if recorded:
             for event in self.on_hits:
                 event.set()
-        return len(recorded)
 
-    async def clean(self, feed: FeedConfig, entry: Article) -> Article:
-        """The entry's page, fetched and extracted; the entry itself when that fails."""
-        if not entry.url:
-            return entry
-        try:
-            resp = await self.fetcher.get(entry.url, accept=PAGE_ACCEPT)
-            page = await asyncio.to_thread(extract, resp.body, resp.url)
-        except (FetchError, ParseError) as exc:
-            get_logger(feed=feed.name).warning(
-                "article fetch failed; matching the feed's text", url=entry.url, error=str(exc)
-            )
-            return entry
-        return merge(entry, page)
+
+# --- worker-thread work (pure) -------------------------------------------------------------
+
+
+def read_feed(body: bytes, url: str) -> Parsed:
+    """Parse ``body`` and compute every entry's seen-key."""
+    feed = parse_feed(body, url)
+    return Parsed(feed.entries, [entry_key(e) for e in feed.entries], feed.ttl_minutes, feed.hub)
+
+
+def prepare_entries(new: Sequence[tuple[Entry, str]], source: str, rules: RuleSet) -> list[Fresh]:
+    """Clean, fingerprint and match new entries from their feed text."""
+    return [prepare_entry(entry, key, source, rules) for entry, key in new]
+
+
+def prepare_entry(entry: Entry, key: str, source: str, rules: RuleSet) -> Fresh:
+    """One entry from its feed text: cleaned, fingerprinted, matched."""
+    article = entry_article(entry, source=source)
+    return Fresh(article, story_keys(article), rules.match(article), [key])
+
+
+def prepare_page(entry: Entry, key: str, source: str, resp: Response, rules: RuleSet) -> Fresh:
+    """One entry from its fetched page (the feed's text when extraction finds nothing)."""
+    article = entry_article(entry, source=source)
+    try:
+        page = extract(resp.body, resp.url, content_type=resp.headers.get("content-type"))
+    except ParseError:
+        page = Article()
+    if page.text:
+        article = merge(article, page)
+    keys = story_keys(article)
+    return Fresh(article, keys, rules.match(article), sorted({key, keys.seen}))
 
 
 def merge(entry: Article, page: Article) -> Article:
@@ -138,51 +267,82 @@ def merge(entry: Article, page: Article) -> Article:
     )
 
 
-def next_poll(feed: FeedConfig, state: FeedState, now: float, retry_after: float | None) -> float:
-    """When to poll next: the interval on success, a growing backoff on errors (jittered)."""
-    delay = min(feed.interval * state.errors, MAX_BACKOFF) if state.errors else feed.interval
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return now + delay * (1 - JITTER + 2 * JITTER * random.random())
+def _first_of_each(
+    entries: list[Entry], keys: list[str], fresh: set[str]
+) -> list[tuple[Entry, str]]:
+    """The unseen entries, each key once (a feed may list an entry twice)."""
+    out: list[tuple[Entry, str]] = []
+    taken: set[str] = set()
+    for entry, key in zip(entries, keys, strict=True):
+        if key in fresh and key not in taken:
+            taken.add(key)
+            out.append((entry, key))
+    return out
+
+
+# --- one scheduled poll ---------------------------------------------------------------------
 
 
 async def poll_once(poller: Poller, feed: FeedConfig, owner: str) -> FeedState:
     """Claim, poll, record the outcome and log the canonical poll line; never raises."""
-    log = get_logger(feed=feed.name)
     store = poller.store
     state = await store.get_feed(feed.url) or FeedState()
     if not await store.claim_feed(feed.url, owner, ttl=feed.interval):
         return state
     started = time.monotonic()
-    retry_after: float | None = None
     try:
         result = await poller.poll(feed, state)
         state.errors, state.last_error, state.last_status = 0, None, int(result.status)
-        status: int | str = result.status
+        delay = _success_delay(feed, state, result)
     except (FetchError, ParseError) as exc:
-        result, status = PollResult("error"), getattr(exc, "status", None) or "error"
-        state.errors += 1
-        state.last_error, state.last_status = str(exc), getattr(exc, "status", None)
-        retry_after = getattr(exc, "retry_after", None)
-        state.disabled = state.last_status == 410
-        poller.metrics.poll_errors.labels(feed.name).inc()
+        result = PollResult("error")
+        delay = _failure(poller, feed, state, exc)
     ms = int((time.monotonic() - started) * 1000)
-    state.next_poll = next_poll(feed, state, time.time(), retry_after)
+    state.next_poll = time.time() + schedule.jittered(delay, random.random())
     await store.put_feed(feed.url, state)
     await store.release_feed(feed.url, owner)
+    _log_poll(poller, feed, state, result, ms)
+    return state
+
+
+def _success_delay(feed: FeedConfig, state: FeedState, result: PollResult) -> float:
+    now = time.time()
+    base = schedule.entry_interval(state.meta, now, feed.interval, feed.max_interval)
+    pushed = schedule.pushed_recently(state.meta, now, feed.max_interval)
+    return schedule.success_delay(
+        base, result.server_delay, feed.max_interval, pushed_recently=pushed
+    )
+
+
+def _failure(poller: Poller, feed: FeedConfig, state: FeedState, exc: Exception) -> float:
+    """Record a failed poll in ``state``; returns the delay to the next attempt."""
+    status = getattr(exc, "status", None)
+    state.errors += 1
+    state.last_error, state.last_status = str(exc), status
+    poller.metrics.poll_errors.labels(feed.name).inc()
+    if status in (404, 410) and schedule.forget_redirect(state.meta):
+        # The adopted redirect target vanished: go back to the configured URL at once.
+        get_logger(feed=feed.name).warning("moved feed gone; back to the configured URL")
+        return feed.interval
+    if status == 410:
+        state.disabled = True
+        poller.metrics.feed_disabled.labels(feed.name).set(1)
+    return schedule.error_delay(feed.interval, state.errors, getattr(exc, "retry_after", None))
+
+
+def _log_poll(
+    poller: Poller, feed: FeedConfig, state: FeedState, result: PollResult, ms: int
+) -> None:
+    status: int | str = result.status
+    if status == "error":
+        status = state.last_status or "error"
     poller.metrics.polls.labels(feed.name, str(status)).inc()
     poller.metrics.poll_seconds.labels(feed.name).observe(ms / 1000)
-    line = {
-        "status": status,
-        "entries": result.entries,
-        "new": result.new,
-        "hits": result.hits,
-        "ms": ms,
-    }
+    line = {"status": status, "entries": result.entries, "new": result.new, "hits": result.hits}
+    log = get_logger(feed=feed.name)
     if state.disabled:
-        log.error("feed disabled: it answered 410 Gone", **line)
+        log.error("feed disabled: it answered 410 Gone", **line, ms=ms)
     elif state.errors:
-        log.warning("polled", **line, errors=state.errors, error=state.last_error)
+        log.warning("polled", **line, ms=ms, errors=state.errors, error=state.last_error)
     else:
-        log.info("polled", **line)
-    return state
+        log.info("polled", **line, ms=ms, next_in=int(state.next_poll - time.time()))

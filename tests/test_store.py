@@ -403,12 +403,19 @@ async def test_sqlite_async_with(tmp_path: Path) -> None:
 
 
 async def test_redis_stream_entry(rstore: RedisStore, redis_client: Any) -> None:
-    """Each new hit is one XADD to P:hits with field ``hit`` equal to the body."""
-    h1, h2 = make_hit("s_1"), make_hit("s_2")
+    """Each new hit is one XADD to P:hits: ``hit`` is the body, plus id, time and sinks."""
+    h1, h2 = make_hit("s_1"), make_hit("s_2", sinks=("desk", "partner"))
+    before = time.time()
     await rstore.record([], [h1])
     await rstore.record([], [h1, h2])
     entries = await redis_client.xrange(f"{PREFIX}:hits")
-    assert [fields for _, fields in entries] == [{b"hit": h1.body}, {b"hit": h2.body}]
+    assert [fields[b"hit"] for _, fields in entries] == [h1.body, h2.body]
+    assert [fields[b"id"].decode() for _, fields in entries] == [h1.id, h2.id]
+    assert [json.loads(fields[b"sinks"]) for _, fields in entries] == [
+        ["desk"],
+        ["desk", "partner"],
+    ]
+    assert all(before <= float(fields[b"at"]) <= time.time() for _, fields in entries)
 
 
 async def test_redis_stream_is_capped(redis_server: Any, redis_client: Any) -> None:
@@ -464,17 +471,17 @@ async def test_redis_keys_expire(rstore: RedisStore, redis_client: Any) -> None:
     await rstore.record(["k"], [hit])
     assert 0 < await redis_client.pttl(f"{PREFIX}:seen:k") <= rstore.seen_ttl * 1000
     assert 0 < await redis_client.pttl(f"{PREFIX}:hit:{hit.id}") <= rstore.hit_ttl * 1000
+    await rstore.pending_count("desk")  # ingests the entry into the sink's outbox
     assert await redis_client.pttl(f"{PREFIX}:bodies:desk") == -1
 
 
 async def test_redis_record_checks_before_writing(rstore: RedisStore, redis_client: Any) -> None:
     """A key of the wrong type fails record before any write: nothing is half-recorded."""
-    await redis_client.set(f"{PREFIX}:pending:partner", "not a zset")
-    good, bad = make_hit("s_1"), make_hit("s_2", sinks=("desk", "partner"))
+    await redis_client.set(f"{PREFIX}:hits", "not a stream")
+    good = make_hit("s_1")
     with pytest.raises(ResponseError, match="WRONGTYPE"):
-        await rstore.record(["k"], [good, bad])
-    assert await redis_client.exists(f"{PREFIX}:hits", f"{PREFIX}:seen:k") == 0
-    assert await redis_client.exists(f"{PREFIX}:hit:{good.id}", f"{PREFIX}:pending:desk") == 0
+        await rstore.record(["k"], [good])
+    assert await redis_client.exists(f"{PREFIX}:seen:k", f"{PREFIX}:hit:{good.id}") == 0
 
 
 async def test_redis_claim_across_replicas(redis_server: Any, rstore: RedisStore) -> None:
@@ -536,5 +543,125 @@ async def test_redis_decoded_client(redis_server: Any) -> None:
         assert p.body == hit.body
         await store.dead("desk", hit.id, "x")
         assert [d.body for d in await store.dead_letters("desk")] == [hit.body]
+    finally:
+        await store.close()
+
+
+async def test_state_values_round_trip_and_survive_reopen(
+    backend: Backend, store: AnyStore
+) -> None:
+    """get_state/put_state keep small named values across a restart; None deletes."""
+    assert await store.get_state("sink:desk") is None
+    await store.put_state("sink:desk", '{"gone": 1}')
+    await store.put_state("throttle:desk:r", "12.5")
+    store = await backend.reopen(store)
+    assert await store.get_state("sink:desk") == '{"gone": 1}'
+    await store.put_state("sink:desk", None)
+    assert await store.get_state("sink:desk") is None
+    assert await store.get_state("throttle:desk:r") == "12.5"
+
+
+async def test_pending_lists_without_leasing(store: AnyStore) -> None:
+    """pending lists waiting deliveries by next attempt and leaves them due."""
+    h1, h2 = make_hit("s_1"), make_hit("s_2")
+    await store.record([], [h1, h2])
+    t = time.time()
+    await store.retry("desk", h1.id, 1, t + 60, "HTTP 500")
+    listed = await store.pending("desk")
+    assert [(p.hit_id, p.attempts, p.last_error) for p in listed] == [
+        (h2.id, 0, None),
+        (h1.id, 1, "HTTP 500"),
+    ]
+    assert [p.hit_id for p in await store.due("desk", t)] == [h2.id]
+
+
+# -- Redis outbox: consumer groups ---------------------------------------------------------
+
+
+async def group_info(client: Any, sink: str) -> dict[str, Any]:
+    """XINFO GROUPS of P:hits for one sink's group, keys decoded."""
+    for g in await client.xinfo_groups(f"{PREFIX}:hits"):
+        if g["name"] in (f"sink:{sink}", f"sink:{sink}".encode()):
+            return {k if isinstance(k, str) else k.decode(): v for k, v in g.items()}
+    raise AssertionError(f"no group for {sink}")
+
+
+async def test_redis_group_per_sink_acks_after_success(
+    rstore: RedisStore, redis_client: Any
+) -> None:
+    """Each sink has a group; its entry stays in the PEL until ack, other sinks' are acked."""
+    mine, other = make_hit("s_1", sinks=("desk",)), make_hit("s_2", sinks=("partner",))
+    await rstore.record([], [mine, other])
+    [p] = await rstore.due("desk", time.time())
+    assert p.hit_id == mine.id
+    assert (await group_info(redis_client, "desk"))["pending"] == 1
+    assert (await group_info(redis_client, "partner"))["pending"] == 0
+    await rstore.ack("desk", mine.id)
+    assert (await group_info(redis_client, "desk"))["pending"] == 0
+    assert await rstore.pending_count("partner") == 1
+    assert (await group_info(redis_client, "partner"))["pending"] == 1
+
+
+async def test_redis_dead_acks_and_keeps_body(rstore: RedisStore, redis_client: Any) -> None:
+    """A dead letter leaves the PEL but keeps its body for replay."""
+    hit = make_hit()
+    await rstore.record([], [hit])
+    await rstore.dead("desk", hit.id, "HTTP 500")
+    assert (await group_info(redis_client, "desk"))["pending"] == 0
+    assert await rstore.replay("desk", None, time.time()) == 1
+    [p] = await rstore.due("desk", time.time())
+    assert p.body == hit.body
+
+
+async def test_redis_trim_keeps_unread_entries(redis_server: Any, redis_client: Any) -> None:
+    """MAXLEN trimming never drops entries a sink group has not read yet."""
+    store = RedisStore.from_url(redis_server.url, PREFIX, stream_maxlen=10)
+    try:
+        for i in range(300):
+            await store.record([], [make_hit(f"s_{i}")])
+        assert await redis_client.xlen(f"{PREFIX}:hits") == 300
+        assert await store.pending_count("desk") == 300  # read now: bodies are in the outbox
+        for i in range(300, 700):
+            await store.record([], [make_hit(f"s_{i}", sinks=())])
+            if i % 50 == 0:
+                await store.pending_count("desk")  # the deliverer keeps reading
+        assert await redis_client.xlen(f"{PREFIX}:hits") < 150
+        assert len(await store.due("desk", time.time(), limit=1000)) == 300
+    finally:
+        await store.close()
+
+
+async def test_redis_replicas_share_a_sinks_work(redis_server: Any, rstore: RedisStore) -> None:
+    """Two replicas taking due work split it without overlap and each XCLAIMs its part."""
+    other = RedisStore.from_url(redis_server.url, PREFIX, consumer="replica-2")
+    try:
+        await rstore.record([], [make_hit(f"s_{i}") for i in range(10)])
+        now = time.time()
+        a = {p.hit_id for p in await rstore.due("desk", now, limit=4)}
+        b = {p.hit_id for p in await other.due("desk", now, limit=100)}
+        assert len(a) == 4 and len(b) == 6 and not a & b
+        pel = await rstore.client.xpending_range(f"{PREFIX}:hits", "sink:desk", "-", "+", 100)
+        owners = {e["consumer"] for e in pel}
+        assert b"replica-2" in owners and len(owners) == 2
+    finally:
+        await other.close()
+
+
+async def test_redis_sweep_reschedules_orphaned_pel_entries(
+    redis_server: Any, redis_client: Any
+) -> None:
+    """XAUTOCLAIM finds an entry a dead consumer read but never scheduled, and schedules it."""
+    store = RedisStore.from_url(redis_server.url, PREFIX, lease=0.05)
+    try:
+        hit = make_hit()
+        await store.record([], [hit])
+        # A consumer that read the entry outside the outbox scripts, then died.
+        await redis_client.xreadgroup("sink:desk", "dead-one", {f"{PREFIX}:hits": ">"})
+        assert await store.pending_count("desk") == 0
+        await asyncio.sleep(0.1)
+        [p] = await store.due("desk", time.time())
+        assert (p.hit_id, p.body) == (hit.id, hit.body)
+        await store.ack("desk", hit.id)
+        assert (await group_info(redis_client, "desk"))["pending"] == 0
     finally:
         await store.close()

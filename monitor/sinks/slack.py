@@ -2,7 +2,8 @@
 
 The message carries the article title as a link, the rule name, source, published and detected
 times, each match's snippet with the matched text in bold, and a plain ``text`` fallback for
-notifications.
+notifications. A throttle digest (:mod:`monitor.digest`) becomes one message listing its hits
+(title link, source, time), up to Slack's 50 blocks.
 
 Promises:
 
@@ -34,6 +35,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from monitor.digest import is_digest
 from monitor.errors import DeliveryError
 from monitor.hit import Hit
 from monitor.sinks.http import USER_AGENT, checked_url, origin, post
@@ -131,7 +133,7 @@ class SlackSink:
             raise DeliveryError(f"{self._where}: hit {hit.id} is not JSON", permanent=True) from exc
         if not isinstance(data, dict):
             raise DeliveryError(f"{self._where}: hit {hit.id} is not an object", permanent=True)
-        return build_message(data)
+        return build_digest(data) if is_digest(data) else build_message(data)
 
     def _raise_if_blocked(self) -> None:
         remaining = self._pace.blocked_until - time.monotonic()
@@ -160,6 +162,30 @@ def build_message(data: dict[str, Any]) -> dict[str, Any]:
         *_match_blocks(data.get("matches")),
     ]
     return {"text": _fallback(rule_name, title), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def build_digest(data: dict[str, Any]) -> dict[str, Any]:
+    """The Slack payload for a throttle digest: one line per hit, newest matches last."""
+    rule = _obj(data, "rule")
+    rule_name = _str(rule, "name") or _str(rule, "id")
+    hits = [h for h in data.get("hits", []) if isinstance(h, dict)]
+    head = f"*{clip(feed_text(rule_name), NAME_MAX)}*: {len(hits)} more matches in this window"
+    blocks: list[dict[str, Any]] = [_section(head)]
+    blocks += [_section(_digest_line(h)) for h in hits[: MAX_BLOCKS - 2]]
+    if len(hits) > MAX_BLOCKS - 2:
+        more = len(hits) - (MAX_BLOCKS - 2)
+        blocks.append({"type": "context", "elements": [_mrkdwn(f"… and {more} more")]})
+    fallback = _fallback(rule_name, f"{len(hits)} more matches")
+    return {"text": fallback, "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _digest_line(hit: dict[str, Any]) -> str:
+    article = _obj(hit, "article")
+    line = _title_line(_str(article, "title") or "(untitled)", _str(article, "url"))
+    source = clip(feed_text(_str(article, "source")), NAME_MAX)
+    published = when(article.get("published"))
+    extra = " · ".join(part for part in (source, published) if part)
+    return f"{line}\n{extra}" if extra else line
 
 
 def _title_line(title: str, url: str) -> str:

@@ -100,3 +100,24 @@ class Store(Protocol):
 
     async def pending_count(self, sink: str) -> int:
         """How many deliveries wait for ``sink`` (due or not)."""
+
+    async def pending(self, sink: str, limit: int = 1000) -> list[Pending]:
+        """Pending deliveries of ``sink`` by next attempt, without leasing them (for the CLI)."""
+
+    async def get_state(self, key: str) -> str | None:
+        """A small named value that survives restarts (sink disabled marks, throttle windows)."""
+
+    async def put_state(self, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) a small named value."""
+
+    # -- stories ---------------------------------------------------------------------------
+
+    async def link_stories(
+        self, items: list[tuple[int, str]], now: float, window: float
+    ) -> list[str]:
+        """The story of each ``(fingerprint, story)``, atomically across replicas.
+
+        An item whose SimHash fingerprint is near one recorded within the last ``window``
+        seconds (earlier items of the same call included) joins that story; otherwise its
+        own ``story`` is recorded for it. Returns one story id per item, in order.
+        """

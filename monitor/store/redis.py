@@ -8,26 +8,32 @@ Promises (beyond those of :mod:`monitor.store.base`):
   roll a failed script back), so an error leaves nothing half-written.
 - ``claim_feed`` is a lease with a TTL (``SET NX PX``): one replica polls a feed at a time,
   and a dead replica's claim expires. The holder may renew it by claiming again.
-- ``due`` leases what it hands out for ``lease`` seconds (it pushes the score forward), so
-  two replicas never deliver the same hit at once, and a dead replica's deliveries come
-  due again for the others when the lease runs out.
+- Deliveries use one consumer group per sink on ``P:hits`` (``XACK`` after success,
+  ``XAUTOCLAIM`` for entries a dead consumer held) with a persistent retry schedule beside
+  the PEL; ``due`` leases what it hands out for ``lease`` seconds, so two replicas never
+  deliver the same hit at once, and a dead replica's deliveries come due again for the
+  others when the lease runs out. See :mod:`monitor.store.redis_outbox`.
 - ``ping`` raises :class:`MonitorError` when Redis cannot be reached; other methods let
   ``redis.exceptions.RedisError`` through (the caller decides whether to retry).
 - Works with clients made with or without ``decode_responses``.
 
 Key layout (``P`` is the prefix):
-    P:hits              stream, field ``hit`` = hit JSON (``MAXLEN ~ stream_maxlen``)
+    P:hits              stream, fields ``hit`` = hit JSON, ``id``, ``at``, ``sinks`` (JSON
+                        list); trimmed near ``stream_maxlen`` but never past a sink group's
+                        unread entries; consumer group ``sink:<name>`` per sink
     P:hits:<rule-id>    pub/sub channel (and each of the hit's channels, names as written)
     P:feed:<urlhash>    hash: url, etag, last_modified, next_poll, errors, last_status, ...
     P:lock:<urlhash>    string: the owner polling the feed (PX ttl)
     P:seen:<key>        string "1", expires after ``seen_ttl`` (default 30 days)
     P:hit:<hit-id>      string "1": hit recorded, expires after ``hit_ttl`` (default 90 days)
-    P:pending:<sink>    zset: hit id -> next attempt (unix time)
+    P:sched:<sink>      zset: hit id -> next attempt (unix time; pushed by a lease)
+    P:entry:<sink>      hash: hit id -> its stream entry id (still in the group's PEL)
     P:dead:<sink>       zset: hit id -> time it died
     P:attempts:<sink>   hash: hit id -> attempts made
     P:errors:<sink>     hash: hit id -> last error
     P:bodies:<sink>     hash: hit id -> hit JSON; lives exactly as long as the delivery does
                         (no TTL, so a dead letter kept for months can still be replayed)
+    P:state             hash: small named values (sink disabled marks, throttle windows)
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ from redis.typing import EncodableT, FieldT
 
 from monitor.errors import MonitorError
 from monitor.hit import Hit
+from monitor.simhash import MAX_DISTANCE, to_hex
 from monitor.store.base import FeedState, Pending
+from monitor.store.redis_outbox import RedisOutbox
 
 DAY = 86_400.0
 
@@ -85,28 +93,53 @@ for _, hit in ipairs(hits) do
     taken[hit.id] = true
     for _, sink in ipairs(hit.sinks) do
       if sink == '' then error('empty sink name in hit ' .. hit.id) end
-      expect(p .. ':pending:' .. sink, 'zset')
-      expect(p .. ':bodies:' .. sink, 'hash')
-      expect(p .. ':attempts:' .. sink, 'hash')
-      expect(p .. ':errors:' .. sink, 'hash')
     end
     new[#new + 1] = hit
   end
+end
+
+-- Trim by MAXLEN only while no sink group lags that far behind; else keep what it has not
+-- read (MINID at the slowest group's last-delivered id). See monitor.store.redis_outbox.
+local function older(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  if tonumber(am) ~= tonumber(bm) then return tonumber(am) < tonumber(bm) end
+  return tonumber(as) < tonumber(bs)
+end
+local trim = {'MAXLEN', '~', maxlen}
+local groups = redis.pcall('XINFO', 'GROUPS', p .. ':hits')
+if type(groups) == 'table' and not groups.err then
+  local slowest, lagging = nil, false
+  for _, g in ipairs(groups) do
+    local info = {}
+    for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
+    if string.sub(info['name'], 1, 5) == 'sink:' then
+      local last = info['last-delivered-id']
+      if not info['lag'] or info['lag'] + #new >= tonumber(maxlen) then lagging = true end
+      if slowest == nil or older(last, slowest) then slowest = last end
+    end
+  end
+  if lagging then trim = {'MINID', '~', slowest} end
 end
 
 -- Phase 2: write.
 local ids = {}
 for _, hit in ipairs(new) do
   redis.call('SET', p .. ':hit:' .. hit.id, '1', 'PX', hit_ttl)
-  redis.call('XADD', p .. ':hits', 'MAXLEN', '~', maxlen, '*', 'hit', hit.body)
+  local fields = {'hit', hit.body, 'id', hit.id, 'at', now}
+  if #hit.sinks > 0 then
+    for _, sink in ipairs(hit.sinks) do
+      -- Created before the XADD, at '$': a sink's group sees every hit routed to it.
+      redis.pcall('XGROUP', 'CREATE', p .. ':hits', 'sink:' .. sink, '$', 'MKSTREAM')
+      redis.call('HDEL', p .. ':attempts:' .. sink, hit.id)
+      redis.call('HDEL', p .. ':errors:' .. sink, hit.id)
+    end
+    fields[#fields + 1] = 'sinks'
+    fields[#fields + 1] = cjson.encode(hit.sinks)
+  end
+  redis.call('XADD', p .. ':hits', trim[1], trim[2], trim[3], '*', unpack(fields))
   redis.call('PUBLISH', p .. ':hits:' .. hit.rule, hit.body)
   for _, channel in ipairs(hit.channels) do redis.call('PUBLISH', channel, hit.body) end
-  for _, sink in ipairs(hit.sinks) do
-    redis.call('ZADD', p .. ':pending:' .. sink, now, hit.id)
-    redis.call('HSET', p .. ':bodies:' .. sink, hit.id, hit.body)
-    redis.call('HDEL', p .. ':attempts:' .. sink, hit.id)
-    redis.call('HDEL', p .. ':errors:' .. sink, hit.id)
-  end
   ids[#ids + 1] = hit.id
 end
 for _, key in ipairs(keys) do redis.call('SET', p .. ':seen:' .. key, '1', 'PX', seen_ttl) end
@@ -131,75 +164,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: zset, attempts, errors, bodies; ARGV: max score, limit, lease score ('' = no lease).
-# Returns id, score, attempts, error, body for each entry up to max score, lowest first;
-# with a lease score, each entry handed out is pushed to it.
-TAKE = """
-local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],
-                         'WITHSCORES', 'LIMIT', 0, ARGV[2])
-local out = {}
-for j = 1, #items, 2 do
-  local id = items[j]
-  if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], ARGV[3], id) end
-  out[#out + 1] = id
-  out[#out + 1] = items[j + 1]
-  out[#out + 1] = redis.call('HGET', KEYS[2], id)
-  out[#out + 1] = redis.call('HGET', KEYS[3], id)
-  out[#out + 1] = redis.call('HGET', KEYS[4], id)
-end
-return out
-"""
-
-# KEYS: pending, attempts, errors, bodies; ARGV: id. Forget a pending delivery.
-ACK = """
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  redis.call('HDEL', KEYS[4], ARGV[1])
-end
-return 0
-"""
-
-# KEYS: pending, attempts, errors; ARGV: id, attempts, next_at, error.
-RETRY = """
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
-end
-return 0
-"""
-
-# KEYS: pending, dead, attempts, errors; ARGV: id, now, error.
-DEAD = """
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-  redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
-  redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
-end
-return 0
-"""
-
-# KEYS: dead, pending, attempts; ARGV: now, ids... (none = all). Returns how many moved.
-REPLAY = """
-local ids = {}
-if #ARGV == 1 then
-  ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-else
-  for j = 2, #ARGV do ids[#ids + 1] = ARGV[j] end
-end
-local moved = 0
-for _, id in ipairs(ids) do
-  if redis.call('ZREM', KEYS[1], id) == 1 then
-    redis.call('ZADD', KEYS[2], ARGV[1], id)
-    redis.call('HSET', KEYS[3], id, 0)
-    moved = moved + 1
-  end
-end
-return moved
-"""
-
-
 class RedisStore:
     """The :class:`~monitor.store.base.Store` in Redis, shared by every replica."""
 
@@ -213,6 +177,7 @@ class RedisStore:
         hit_ttl: float = 90 * DAY,
         lease: float = 120.0,
         owns_client: bool = False,
+        consumer: str | None = None,
     ) -> None:
         self.client = client
         self.prefix = prefix
@@ -224,11 +189,7 @@ class RedisStore:
         self._record = client.register_script(RECORD)
         self._claim = client.register_script(CLAIM)
         self._release = client.register_script(RELEASE)
-        self._take = client.register_script(TAKE)
-        self._ack = client.register_script(ACK)
-        self._retry = client.register_script(RETRY)
-        self._dead = client.register_script(DEAD)
-        self._replay = client.register_script(REPLAY)
+        self.outbox = RedisOutbox(client, prefix, lease=lease, consumer=consumer)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "news-monitor", **options: Any) -> RedisStore:
@@ -238,9 +199,6 @@ class RedisStore:
     def key(self, *parts: str) -> str:
         """``prefix:part:part…``."""
         return ":".join((self.prefix, *parts))
-
-    def _sink_keys(self, sink: str, *kinds: str) -> list[str]:
-        return [self.key(kind, sink) for kind in kinds]
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -328,46 +286,71 @@ class RedisStore:
 
     async def due(self, sink: str, now: float, limit: int = 100) -> list[Pending]:
         """Due deliveries of ``sink``, oldest first; each is leased for ``lease`` seconds."""
-        keys = self._sink_keys(sink, "pending", "attempts", "errors", "bodies")
-        raw = await self._take(keys=keys, args=[repr(now), limit, repr(now + self.lease)])
-        return _pendings(sink, raw)
+        return await self.outbox.due(sink, now, limit)
+
+    async def pending(self, sink: str, limit: int = 1000) -> list[Pending]:
+        """Pending deliveries of ``sink`` by next attempt, without leasing them."""
+        return await self.outbox.pending(sink, limit)
 
     async def ack(self, sink: str, hit_id: str) -> None:
-        """The sink accepted the hit: forget the pending delivery."""
-        keys = self._sink_keys(sink, "pending", "attempts", "errors", "bodies")
-        await self._ack(keys=keys, args=[hit_id])
+        """The sink accepted the hit: forget the pending delivery (and XACK its entry)."""
+        await self.outbox.ack(sink, hit_id)
 
     async def retry(
         self, sink: str, hit_id: str, attempts: int, next_at: float, error: str
     ) -> None:
         """Schedule another attempt at ``next_at``; ``attempts`` is the count made so far."""
-        keys = self._sink_keys(sink, "pending", "attempts", "errors")
-        await self._retry(keys=keys, args=[hit_id, attempts, repr(next_at), error])
+        await self.outbox.retry(sink, hit_id, attempts, next_at, error)
 
     async def dead(self, sink: str, hit_id: str, error: str) -> None:
         """Move the delivery to the dead letters, counting the attempt that just failed.
 
         The dead letter's ``next_at`` becomes the time it died.
         """
-        keys = self._sink_keys(sink, "pending", "dead", "attempts", "errors")
-        await self._dead(keys=keys, args=[hit_id, repr(time.time()), error])
+        await self.outbox.dead(sink, hit_id, error)
 
     async def dead_letters(self, sink: str) -> list[Pending]:
         """The dead deliveries of ``sink``, in the order they died."""
-        keys = self._sink_keys(sink, "dead", "attempts", "errors", "bodies")
-        raw = await self._take(keys=keys, args=["+inf", -1, ""])
-        return _pendings(sink, raw)
+        return await self.outbox.dead_letters(sink)
 
     async def replay(self, sink: str, hit_ids: list[str] | None, now: float) -> int:
         """Move dead deliveries (all, or those ids) back to pending, due ``now``, attempts 0."""
-        if hit_ids is not None and not hit_ids:
-            return 0
-        keys = self._sink_keys(sink, "dead", "pending", "attempts")
-        return int(await self._replay(keys=keys, args=[repr(now), *(hit_ids or [])]))
+        return await self.outbox.replay(sink, hit_ids, now)
 
     async def pending_count(self, sink: str) -> int:
         """How many deliveries wait for ``sink`` (due or not, leased or not)."""
-        return int(await self.client.zcard(self.key("pending", sink)))
+        return await self.outbox.count(sink)
+
+    async def get_state(self, key: str) -> str | None:
+        """A small named value (sink disabled marks, throttle windows); None when unset."""
+        value = await self.client.hget(self.key("state"), key)
+        return None if value is None else _str(value)
+
+    async def put_state(self, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) a small named value."""
+        if value is None:
+            await self.client.hdel(self.key("state"), key)
+        else:
+            await self.client.hset(self.key("state"), key, value)
+
+    # -- stories ---------------------------------------------------------------------------
+    # P:story:<band>:<value>  zset: "<16 hex fingerprint><story id>" -> time indexed; entries
+    #                         older than the window are trimmed, idle keys expire with it.
+
+    async def link_stories(
+        self, items: list[tuple[int, str]], now: float, window: float
+    ) -> list[str]:
+        """The story of each ``(fingerprint, story)``, in one script (atomic across replicas):
+        a near-duplicate's seen within ``window`` seconds, else its own, then indexed."""
+        if not items:
+            return []
+        script = getattr(self, "_link_stories", None)
+        if script is None:
+            script = self._link_stories = self.client.register_script(LINK_STORIES)
+        args: list[str | int] = [self.prefix, repr(now), repr(window), MAX_DISTANCE, len(items)]
+        for fp, story in items:
+            args += [to_hex(fp), story]
+        return [_str(story) for story in await script(args=args)]
 
 
 def _url_hash(url: str) -> str:
@@ -429,16 +412,51 @@ def _feed_state(fields: dict[str, str]) -> FeedState:
     )
 
 
-def _pendings(sink: str, raw: list[Any]) -> list[Pending]:
-    """Pendings from the TAKE script's flat answer, skipping any without a body.
+# -- stories -------------------------------------------------------------------------------
 
-    Bodies live and die with their delivery, so a missing one means someone edited keys.
-    """
-    out = []
-    for j in range(0, len(raw), 5):
-        hid, score, attempts, error, body = raw[j : j + 5]
-        if body is None:
-            continue
-        err = _str(error) if error is not None else None
-        out.append(Pending(sink, _str(hid), _bytes(body), int(attempts or 0), float(score), err))
-    return out
+# ARGV: prefix, now, window, max distance, n, then per item: 16-hex fingerprint, story.
+# Mirrors monitor.store.sqlite._link_story: nearest within max distance (ties: smallest
+# story id) wins; the fingerprint is indexed under the result unless already there.
+LINK_STORIES = """
+local p, now, window, maxd = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local function bands(hex)
+  return {tonumber(hex:sub(13, 16), 16), tonumber(hex:sub(9, 12), 16),
+          tonumber(hex:sub(5, 8), 16), tonumber(hex:sub(1, 4), 16)}
+end
+local function popcount(x)
+  local c = 0
+  while x ~= 0 do x = bit.band(x, x - 1); c = c + 1 end
+  return c
+end
+local function dist(a, b)
+  local d = 0
+  for i = 1, 4 do d = d + popcount(bit.bxor(a[i], b[i])) end
+  return d
+end
+local out = {}
+for j = 1, tonumber(ARGV[5]) do
+  local hex, story = ARGV[4 + 2 * j], ARGV[5 + 2 * j]
+  local bs = bands(hex)
+  local keys = {}
+  local best, best_story = maxd + 1, nil
+  for i = 1, 4 do
+    keys[i] = p .. ':story:' .. (i - 1) .. ':' .. bs[i]
+    redis.call('ZREMRANGEBYSCORE', keys[i], '-inf', '(' .. (now - window))
+    for _, m in ipairs(redis.call('ZRANGE', keys[i], 0, -1)) do
+      local d, s = dist(bs, bands(m:sub(1, 16))), m:sub(17)
+      if d < best or (d == best and best_story ~= nil and s < best_story) then
+        best, best_story = d, s
+      end
+    end
+  end
+  if best_story ~= nil then story = best_story end
+  if best ~= 0 then
+    for i = 1, 4 do
+      redis.call('ZADD', keys[i], now, hex .. story)
+      redis.call('EXPIRE', keys[i], math.ceil(window))
+    end
+  end
+  out[j] = story
+end
+return out
+"""

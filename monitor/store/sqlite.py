@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from monitor.errors import MonitorError
 from monitor.hit import Hit
+from monitor.simhash import BAND_BITS, MASK, MAX_DISTANCE, bands, distance
 from monitor.store.base import FeedState, Pending
 
 T = TypeVar("T")
@@ -76,13 +77,29 @@ CREATE INDEX deliveries_due ON deliveries (sink, state, next_at);
 
 PENDING_COLUMNS = "d.sink, d.hit_id, h.body, d.attempts, d.next_at, d.last_error"
 
+# Small named values (sink disabled marks, throttle windows). Created if missing rather than
+# by a schema bump: an older file gains it, and older code never reads it.
+STATE_TABLE = "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+# Near-duplicate story index (monitor.simhash): one row per (16-bit band, fingerprint), kept
+# for the story window. Created if missing, like STATE_TABLE: no schema bump needed.
+STORY_TABLES = (
+    "CREATE TABLE IF NOT EXISTS story_bands (band INTEGER NOT NULL,"
+    " fingerprint INTEGER NOT NULL, story TEXT NOT NULL, at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS story_bands_band ON story_bands (band)",
+    "CREATE INDEX IF NOT EXISTS story_bands_at ON story_bands (at)",
+)
+
 
 class SQLiteStore:
     """The :class:`~monitor.store.base.Store` on one SQLite file (created with its folders)."""
 
-    def __init__(self, path: str | Path, *, lease: float = 120.0) -> None:
+    def __init__(self, path: str | Path, *, lease: float = 120.0, owner: bool = True) -> None:
         self.path = Path(path)
         self.lease = lease
+        # The daemon owns the file and clears leases a dead predecessor left; a second
+        # process (the ``deliveries`` command) must not clear the running daemon's leases.
+        self.owner = owner
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
         self._claims: dict[str, tuple[str, float]] = {}
@@ -138,7 +155,11 @@ class SQLiteStore:
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA busy_timeout=5000")
             _migrate(db, self.path)
-            db.execute("UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0")
+            db.execute(STATE_TABLE)
+            for statement in STORY_TABLES:
+                db.execute(statement)
+            if self.owner:
+                db.execute("UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0")
         except BaseException:
             db.close()
             raise
@@ -340,6 +361,66 @@ class SQLiteStore:
         sql = "SELECT count(*) FROM deliveries WHERE sink = ? AND state = 'pending'"
         (count,) = await self._run(lambda db: db.execute(sql, (sink,)).fetchone())
         return int(count)
+
+    async def pending(self, sink: str, limit: int = 1000) -> list[Pending]:
+        """Pending deliveries of ``sink`` by next attempt, without leasing them."""
+        sql = (
+            f"SELECT {PENDING_COLUMNS} FROM deliveries d JOIN hits h ON h.id = d.hit_id"
+            " WHERE d.sink = ? AND d.state = 'pending' ORDER BY d.next_at, d.rowid LIMIT ?"
+        )
+        rows = await self._run(lambda db: db.execute(sql, (sink, limit)).fetchall())
+        return [_pending(row) for row in rows]
+
+    async def get_state(self, key: str) -> str | None:
+        """A small named value; None when unset."""
+        sql = "SELECT value FROM state WHERE key = ?"
+        row = await self._run(lambda db: db.execute(sql, (key,)).fetchone())
+        return None if row is None else str(row[0])
+
+    async def put_state(self, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) a small named value."""
+        if value is None:
+            await self._run(lambda db: db.execute("DELETE FROM state WHERE key = ?", (key,)))
+            return
+        sql = "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)"
+        await self._run(lambda db: db.execute(sql, (key, value)))
+
+    # -- stories ---------------------------------------------------------------------------
+
+    async def link_stories(
+        self, items: list[tuple[int, str]], now: float, window: float
+    ) -> list[str]:
+        """The story of each ``(fingerprint, story)``: a near-duplicate's seen within
+        ``window`` seconds (earlier items included), else its own, which is then indexed."""
+        if not items:
+            return []
+
+        def link(db: sqlite3.Connection) -> list[str]:
+            with _transaction(db):
+                db.execute("DELETE FROM story_bands WHERE at < ?", (now - window,))
+                return [_link_story(db, fp, story, now) for fp, story in items]
+
+        return await self._run(link)
+
+
+def _link_story(db: sqlite3.Connection, fp: int, story: str, now: float) -> str:
+    """The story of the nearest indexed fingerprint within MAX_DISTANCE, else ``story``;
+    ``fp`` is indexed under the result unless the very same fingerprint already is."""
+    keys = [i << BAND_BITS | b for i, b in enumerate(bands(fp))]
+    marks = ",".join("?" * len(keys))
+    sql = f"SELECT fingerprint, story FROM story_bands WHERE band IN ({marks})"
+    rows = db.execute(sql, keys).fetchall()
+    near = min(((distance(fp, f & MASK), s) for f, s in rows), default=None)
+    if near is not None and near[0] <= MAX_DISTANCE:
+        if near[0] == 0:
+            return str(near[1])
+        story = str(near[1])
+    signed = fp - (1 << 64) if fp >= 1 << 63 else fp  # SQLite integers are signed 64-bit
+    db.executemany(
+        "INSERT INTO story_bands (band, fingerprint, story, at) VALUES (?, ?, ?, ?)",
+        [(key, signed, story, now) for key in keys],
+    )
+    return story
 
 
 def _migrate(db: sqlite3.Connection, path: Path) -> None:
