@@ -176,8 +176,7 @@ class Daemon:
     def throttle_of(self, rule_id: str) -> float | None:
         """The running rule's ``throttle`` window in seconds (None: not throttled)."""
         rule = self.rules.get(rule_id)
-        window = getattr(rule, "throttle", None)
-        return float(window) if isinstance(window, int | float) and window > 0 else None
+        return rule.throttle if rule is not None and rule.throttle else None
 
     def reload_rules(self) -> bool:
         """Load the rule files again; keep the running rules when the new ones are bad."""
