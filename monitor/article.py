@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 
 from monitor.textnorm import normalize
 
+# A title longer than this is hostile or broken; feeds and pages are cut to it.
+MAX_TITLE_CHARS = 2_000
+
 
 @dataclass(frozen=True, slots=True)
 class Article:

@@ -37,7 +37,7 @@ import trafilatura
 from lxml import etree
 from readability import Document as ReadabilityDocument
 
-from monitor.article import Article
+from monitor.article import MAX_TITLE_CHARS, Article
 from monitor.textnorm import normalize
 from monitor.urls import canonical_url, is_http_url
 
@@ -165,7 +165,7 @@ def extract(
     body = _main_text(root, text_html, url)
     page_url = _page_url(meta.get("canonical", ""), url)
     return Article(
-        title=meta.get("title", ""),
+        title=meta.get("title", "")[:MAX_TITLE_CHARS],
         text=body,
         url=page_url,
         published=_parse_datetime(meta.get("published", "")),

@@ -46,13 +46,12 @@ from urllib.parse import urljoin
 import fastfeedparser
 import feedparser
 
-from monitor.article import Article
+from monitor.article import MAX_TITLE_CHARS, Article
 from monitor.clean import html_to_text, looks_like_html
 from monitor.errors import ParseError
 from monitor.textnorm import normalize
 from monitor.urls import canonical_url, is_http_url
 
-MAX_TITLE_CHARS = 2_000
 MAX_HTML_CHARS = 1_000_000
 MAX_URL_CHARS = 8_192
 SUMMARY_CHARS = 1_000

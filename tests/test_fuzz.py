@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor import query
-from monitor.article import Article
+from monitor.article import MAX_TITLE_CHARS, Article
 from monitor.errors import ConfigError, ParseError
-from monitor.parse import MAX_TITLE_CHARS, entry_article, parse_feed
+from monitor.parse import entry_article, parse_feed
 from monitor.rules import RuleSet
 from monitor.urls import is_http_url
 

@@ -17,10 +17,11 @@ import structlog
 from aiohttp import web
 
 from monitor import logs
-from monitor.article import Article
+from monitor.article import MAX_TITLE_CHARS, Article
+from monitor.clean import extract
 from monitor.errors import ParseError
 from monitor.hit import build_hit
-from monitor.parse import MAX_TITLE_CHARS, MAX_URL_CHARS, entry_article, parse_feed
+from monitor.parse import MAX_URL_CHARS, entry_article, parse_feed
 from monitor.rules import RuleSet
 from monitor.sinks.slack import SlackSink
 from monitor.textnorm import MAX_CHARS, normalize
@@ -269,3 +270,13 @@ def test_utf16_feed_without_doctype_still_parses() -> None:
         "<link>http://x.test/1</link></item></channel></rss>"
     )
     assert parse_feed(doc.encode("utf-16")).entries[0].title == "héllo"
+
+
+def test_page_title_of_a_megabyte_is_cut() -> None:
+    """A hostile page's 1 MB og:title is cut to MAX_TITLE_CHARS by extract."""
+    huge = "A" * 1_000_000
+    html = (
+        f'<html><head><meta property="og:title" content="{huge}"></head>'
+        "<body><article><p>" + "Real text of the story. " * 40 + "</p></article></body></html>"
+    )
+    assert len(extract(html).title) == MAX_TITLE_CHARS
