@@ -38,6 +38,7 @@ from lxml import etree
 from readability import Document as ReadabilityDocument
 
 from monitor.article import MAX_TITLE_CHARS, Article
+from monitor.errors import ParseError
 from monitor.textnorm import normalize
 from monitor.urls import canonical_url, is_http_url
 
@@ -75,6 +76,7 @@ _BLOCK = (
     "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
     "tr", "ul", "br", "td", "th", "caption", "tbody", "thead", "tfoot",
 )  # fmt: skip
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>|<!--")
 _INVISIBLE_BLOCKS = re.compile(r"<(script|style|template)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.()-]+)""", re.I)
@@ -103,6 +105,7 @@ def html_to_text(html: str) -> str:
         return ""
     if not looks_like_html(html):  # plain text, perhaps with entities: no parse needed
         return _tidy(unescape(html))
+    html = _CONTROL.sub(" ", html)
     try:
         root = etree.fromstring(html.encode("utf-8", "surrogatepass"), _FRAGMENT_PARSER)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
@@ -155,8 +158,21 @@ def extract(
     """The page's main text and metadata as an Article (empty text when nothing is found).
 
     ``content_type`` is the HTTP header, whose charset wins over the page's meta tags.
+    Raises only :class:`ParseError`: whatever the libraries make of a hostile page is
+    translated here, so one bad page never escapes as another exception.
     """
+    try:
+        return _extract(html, url, content_type)
+    except RecursionError:
+        raise ParseError("page nested too deeply to read") from None
+    except Exception as exc:  # the boundary with trafilatura, readability and lxml
+        raise ParseError(f"cannot extract page: {type(exc).__name__}: {exc}") from exc
+
+
+def _extract(html: str | bytes, url: str | None, content_type: str | None) -> Article:
     text_html = decode_html(html, content_type) if isinstance(html, bytes) else html
+    # Control characters are invalid in XML and make lxml refuse the text it is given.
+    text_html = _CONTROL.sub(" ", text_html)
     data = text_html.encode("utf-8", "surrogatepass")
     root = _parse_html(data)
     if root is None:

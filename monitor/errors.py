@@ -53,14 +53,24 @@ class ConfigErrors(ConfigError):
 
 
 class FetchError(MonitorError):
-    """A fetch failed; ``status`` is the HTTP status when there was one."""
+    """A fetch failed; ``status`` is the HTTP status when there was one.
+
+    ``lasting`` marks failures that trying again will not cure (refused by the address
+    guard, over a size or redirect limit, a malformed URL).
+    """
 
     def __init__(
-        self, message: str, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        *,
+        lasting: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.lasting = lasting
 
 
 class ParseError(MonitorError):

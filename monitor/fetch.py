@@ -103,19 +103,21 @@ class Fetcher:
                 return await self._follow(url, headers)
         except TimeoutError:
             raise FetchError(f"timed out after {self.cfg.timeout:g}s") from None
+        except (ValueError, UnicodeError) as exc:  # yarl/urllib on a malformed URL or Location
+            raise FetchError(f"invalid URL {_short(url)}: {exc}", lasting=True) from None
 
     async def _follow(self, url: str, headers: dict[str, str]) -> Response:
         permanent = True
         for hops in range(self.cfg.max_redirects + 1):
             reason = self.policy.check_url(url)
             if reason:
-                raise FetchError(f"refused {_short(url)}: {reason}")
+                raise FetchError(f"refused {_short(url)}: {reason}", lasting=True)
             status, location, resp = await self._once(url, headers)
             if resp is not None:
                 return _with_redirect(resp) if permanent and hops else resp
             permanent = permanent and status in (301, 308)
             url = urljoin(url, location)
-        raise FetchError(f"more than {self.cfg.max_redirects} redirects")
+        raise FetchError(f"more than {self.cfg.max_redirects} redirects", lasting=True)
 
     async def _once(self, url: str, headers: dict[str, str]) -> tuple[int, str, Response | None]:
         try:
@@ -133,13 +135,13 @@ class Fetcher:
                 return 200, "", Response(url, 200, body, kept)
         except aiohttp.ClientConnectorError as exc:
             if is_blocked(exc.os_error):
-                raise FetchError(f"refused {_short(url)}: {exc.os_error}") from None
+                raise FetchError(f"refused {_short(url)}: {exc.os_error}", lasting=True) from None
             raise FetchError(f"cannot connect: {exc.os_error.strerror or exc}") from exc
         except aiohttp.ClientError as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
         except OSError as exc:  # a refusal that reached us unwrapped
             if is_blocked(exc):
-                raise FetchError(f"refused {_short(url)}: {exc}") from None
+                raise FetchError(f"refused {_short(url)}: {exc}", lasting=True) from None
             raise
 
     async def _read(self, r: aiohttp.ClientResponse) -> bytes:
@@ -149,13 +151,15 @@ class Fetcher:
             and "Content-Encoding" not in r.headers
             and r.content_length > limit
         ):
-            raise FetchError(f"body of {r.content_length} bytes exceeds max_bytes {limit}")
+            raise FetchError(
+                f"body of {r.content_length} bytes exceeds max_bytes {limit}", lasting=True
+            )
         parts: list[bytes] = []
         size = 0
         async for chunk in r.content.iter_chunked(CHUNK):
             size += len(chunk)
             if size > limit:
-                raise FetchError(f"decoded body exceeds max_bytes {limit}")
+                raise FetchError(f"decoded body exceeds max_bytes {limit}", lasting=True)
             parts.append(chunk)
         return b"".join(parts)
 

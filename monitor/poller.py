@@ -24,10 +24,15 @@ Promises:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import RedisError
 
 from monitor import schedule
 from monitor.article import Article
@@ -42,8 +47,10 @@ from monitor.metrics import Metrics
 from monitor.parse import Entry, entry_article, parse_feed
 from monitor.rules import Match, RuleSet
 from monitor.store.base import FeedState, Store
-from monitor.story import STORY_WINDOW, StoryKeys, entry_key, story_keys
+from monitor.story import STORY_WINDOW, StoryKeys, entry_key, story_id, story_keys
+from monitor.urls import is_http_url
 
+PAGE_TRIES = 3  # polls that may retry a page failing for a passing reason
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -80,6 +87,7 @@ class Fresh:
     keys: StoryKeys
     matches: list[Match]
     seen: list[str] = field(default_factory=list)
+    error: str | None = None  # set when the entry could not be processed (logged, skipped)
 
 
 class Poller:
@@ -150,28 +158,49 @@ class Poller:
         )
         result = PollResult(200, entries=len(parsed.entries), new=len(new))
         if feed.fetch_article:
+            tries = _page_tries(state.meta, {key for _, key in new})
             for entry, key in new:
-                result.hits += await self.record(feed, [await self.clean(feed, entry, key)])
+                fresh = await self.clean(feed, entry, key, tries)
+                if fresh is not None:
+                    result.hits += await self.record(feed, [fresh])
         elif new:
             prepared = await asyncio.to_thread(prepare_entries, new, feed.name, self.rules)
             result.hits += await self.record(feed, prepared)
         self.metrics.new_articles.labels(feed.name).inc(result.new)
         return result
 
-    async def clean(self, feed: FeedConfig, entry: Entry, key: str) -> Fresh:
-        """The entry with its page's text (fetched and extracted), matched; the entry's own
-        text when the page cannot be had."""
+    async def clean(
+        self, feed: FeedConfig, entry: Entry, key: str, tries: dict[str, int]
+    ) -> Fresh | None:
+        """The entry with its page's text (fetched and extracted), matched.
+
+        A page that fails for a passing reason (network, timeout, 429, 5xx) leaves the entry
+        unseen, so the next poll tries again (None); after :data:`PAGE_TRIES` such failures,
+        or a lasting one (404, refused, too big), the entry's own text is matched instead.
+        """
         rules = self.rules
         if not entry.link:
-            return await asyncio.to_thread(prepare_entry, entry, key, feed.name, rules)
+            return await _prepare(prepare_entry, entry, key, feed.name, rules)
         try:
             resp = await self.fetcher.get(entry.link, accept=PAGE_ACCEPT)
         except FetchError as exc:
-            get_logger(feed=feed.name).warning(
+            log = get_logger(feed=feed.name)
+            tries[key] = tries.get(key, 0) + 1
+            if _passing(exc) and tries[key] < PAGE_TRIES:
+                log.warning(
+                    "article fetch failed; will retry at the next poll",
+                    url=entry.link,
+                    error=str(exc),
+                    tries=tries[key],
+                )
+                return None
+            log.warning(
                 "article fetch failed; matching the feed's text", url=entry.link, error=str(exc)
             )
-            return await asyncio.to_thread(prepare_entry, entry, key, feed.name, rules)
-        return await asyncio.to_thread(prepare_page, entry, key, feed.name, resp, rules)
+            tries.pop(key, None)
+            return await _prepare(prepare_entry, entry, key, feed.name, rules)
+        tries.pop(key, None)
+        return await _prepare(prepare_page, entry, key, feed.name, resp, rules)
 
     async def record(self, feed: FeedConfig, fresh: list[Fresh]) -> int:
         """Link stories, build hits, record them with the seen-marks; returns new hits."""
@@ -181,6 +210,14 @@ class Poller:
             for m in item.matches:
                 hits.append(
                     build_hit(m, item.article, story, sinks=m.rule.notify, channels=m.rule.channels)
+                )
+        for item in fresh:
+            if item.error:
+                get_logger(feed=feed.name).error(
+                    "entry skipped: it could not be processed",
+                    url=item.article.url,
+                    key=item.keys.seen,
+                    error=item.error,
                 )
         crashpoint("after-match")
         seen = sorted({key for item in fresh for key in item.seen})
@@ -230,8 +267,45 @@ def read_feed(body: bytes, url: str) -> Parsed:
 
 
 def prepare_entries(new: Sequence[tuple[Entry, str]], source: str, rules: RuleSet) -> list[Fresh]:
-    """Clean, fingerprint and match new entries from their feed text."""
-    return [prepare_entry(entry, key, source, rules) for entry, key in new]
+    """Clean, fingerprint and match new entries from their feed text; one entry that
+    cannot be processed is marked failed, never fails the others."""
+    out = []
+    for entry, key in new:
+        try:
+            out.append(prepare_entry(entry, key, source, rules))
+        except Exception as exc:  # hostile input meeting a library bug: skip this entry only
+            out.append(failed(entry, key, exc))
+    return out
+
+
+def failed(entry: Entry, key: str, exc: BaseException) -> Fresh:
+    """An entry that could not be processed: recorded as seen with no hits, and logged."""
+    article = Article(title=entry.title, url=entry.link if is_http_url(entry.link) else "")
+    keys = StoryKeys(seen=key, story=story_id(key))
+    return Fresh(article, keys, [], [key], error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+async def _prepare(fn: Callable[..., Fresh], entry: Entry, key: str, *args: Any) -> Fresh:
+    """``fn(entry, key, *args)`` in a worker thread, a failed Fresh if it raises."""
+    try:
+        return await asyncio.to_thread(fn, entry, key, *args)
+    except Exception as exc:  # one bad page or entry never stops its feed
+        return failed(entry, key, exc)
+
+
+def _passing(exc: FetchError) -> bool:
+    """A fetch failure that may well succeed later (no answer, 408, 425, 429, 5xx)."""
+    if exc.status is not None:
+        return exc.status in (408, 425, 429) or exc.status >= 500
+    return not exc.lasting
+
+
+def _page_tries(meta: dict[str, Any], pending: set[str]) -> dict[str, int]:
+    """The per-entry count of passing page failures, kept in feed meta (only for entries
+    still unseen, so it cannot grow without bound)."""
+    tries: dict[str, int] = {k: v for k, v in meta.get("page_tries", {}).items() if k in pending}
+    meta["page_tries"] = tries
+    return tries
 
 
 def prepare_entry(entry: Entry, key: str, source: str, rules: RuleSet) -> Fresh:
@@ -297,12 +371,32 @@ async def poll_once(poller: Poller, feed: FeedConfig, owner: str) -> FeedState:
     except (FetchError, ParseError) as exc:
         result = PollResult("error")
         delay = _failure(poller, feed, state, exc)
+    except Exception as exc:
+        # Not the feed's fault as far as we know (a store blip, a library surprise): this
+        # poll counts as failed and backs off like any error, and the claim is released.
+        await _release(store, feed, owner)
+        if _store_down(exc):
+            raise
+        result = PollResult("error")
+        delay = _failure(poller, feed, state, ParseError(f"{type(exc).__name__}: {exc}"))
     ms = int((time.monotonic() - started) * 1000)
     state.next_poll = time.time() + schedule.jittered(delay, random.random())
-    await store.put_feed(feed.url, state)
-    await store.release_feed(feed.url, owner)
+    try:
+        await store.put_feed(feed.url, state)
+    finally:
+        await _release(store, feed, owner)
     _log_poll(poller, feed, state, result, ms)
     return state
+
+
+async def _release(store: Store, feed: FeedConfig, owner: str) -> None:
+    with contextlib.suppress(Exception):  # a store that is down lets the claim expire
+        await store.release_feed(feed.url, owner)
+
+
+def _store_down(exc: Exception) -> bool:
+    """Store outages propagate to the feed loop, which waits and tries again."""
+    return isinstance(exc, RedisError | sqlite3.Error | OSError)
 
 
 def _success_delay(feed: FeedConfig, state: FeedState, result: PollResult) -> float:
