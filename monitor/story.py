@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from monitor.article import Article
 from monitor.parse import Entry
@@ -72,4 +73,20 @@ def entry_key(entry: Entry) -> str:
 def story_keys(article: Article) -> StoryKeys:
     """Every key the pipeline needs for ``article``: seen key, story id, text fingerprint."""
     key = article_key(article)
-    return StoryKeys(seen=key, story=story_id(key), fingerprint=fingerprint(article.text))
+    return StoryKeys(
+        seen=key, story=story_id(loose_url(key)), fingerprint=fingerprint(article.text)
+    )
+
+
+def loose_url(key: str) -> str:
+    """The story identity of a URL key: scheme, ``www.``, userinfo and trailing slashes
+    ignored, since sites serve one story under all of those spellings (other keys as given).
+
+    Only the story id uses it; fetching and the seen-set keep the exact canonical URL.
+    """
+    if not key.startswith(("http://", "https://")):
+        return key
+    parts = urlsplit(key)
+    host = (parts.netloc.rpartition("@")[2]).removeprefix("www.")
+    path = parts.path.rstrip("/") or "/"
+    return f"//{host}{path}" + (f"?{parts.query}" if parts.query else "")

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from monitor.article import Article
-from monitor.story import article_key, story_id, story_keys
+from monitor.story import article_key, loose_url, story_id, story_keys
 from monitor.urls import canonical_url, is_http_url, strip_tracking
 
 CANONICAL_CASES = [
@@ -107,7 +107,24 @@ def test_article_key_prefers_url_then_guid_then_title() -> None:
 
 
 def test_story_keys_tie_seen_key_and_story() -> None:
-    """story_keys gives the seen key and the story id derived from it."""
+    """story_keys gives the exact seen key and a story id from its loose spelling."""
     keys = story_keys(Article(title="T", url="https://e.com/a"))
     assert keys.seen == "https://e.com/a"
-    assert keys.story == story_id("https://e.com/a")
+    assert keys.story == story_id(loose_url("https://e.com/a"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.example.com/world/opcon-talks",
+        "http://example.com/world/opcon-talks/",
+        "https://example.com/world/opcon-talks//",
+        "http://www.example.com/world/opcon-talks",
+    ],
+)
+def test_one_story_under_url_spellings(url: str) -> None:
+    """Scheme, www. and trailing slashes do not split a story (the seen key stays exact)."""
+    base = story_keys(Article(title="T", url="https://example.com/world/opcon-talks"))
+    keys = story_keys(Article(title="T", url=url))
+    assert keys.story == base.story
+    assert keys.seen == url
