@@ -124,7 +124,11 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     config, rules = load_all(args.config)
     logs.configure(json=None if args.log_format is None else args.log_format == "json")
-    asyncio.run(_run(config, rules))
+    try:
+        asyncio.run(_run(config, rules))
+    except asyncio.CancelledError:  # a second SIGTERM/SIGINT: stop now, no drain
+        print("news-monitor: stopped without draining (second signal)", file=sys.stderr)
+        return 130
     return EXIT_OK
 
 
@@ -179,7 +183,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     for name in args.inputs:
         try:
             article = article_of(name)
-        except MonitorError as exc:
+        except Exception as exc:  # one bad input is reported, never a traceback
             status = _report(args.json, name, exc)
             continue
         doc = article_json(article)
@@ -201,7 +205,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     for name in args.inputs:
         try:
             article = article_of(name, config)
-        except MonitorError as exc:
+        except Exception as exc:  # one bad input is reported, never a traceback
             status = _report(args.json, name, exc)
             continue
         matches = rules.match(article)
@@ -221,6 +225,8 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def _report(as_json: bool, name: str, exc: Exception) -> int:
+    if not isinstance(exc, MonitorError):
+        exc = MonitorError(f"{type(exc).__name__}: {exc}")
     if as_json:
         print(json.dumps({"input": name, "error": str(exc)}, ensure_ascii=False))
     else:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from monitor import yamlsrc
 from monitor.errors import ConfigError
 from monitor.opml import read_opml
+from monitor.sinks.webhook import signing_keys
 from monitor.units import parse_duration, parse_size
 from monitor.yamlsrc import KeyPath, Source, key_label
 
@@ -296,6 +297,10 @@ class _Builder:
         out = tuple(self.string((*kp, i), v) for i, v in enumerate(values))
         if not all(out):
             raise self.err(kp, "secret is empty (is its environment variable set?)")
+        try:
+            signing_keys(str(kp[-2]), out)  # check's promise: run accepts what check accepts
+        except ConfigError as exc:
+            raise self.err(kp, exc.message.split(": ", 1)[-1]) from None
         return out
 
     def fetch(self, value: Any) -> FetchConfig:

@@ -186,6 +186,12 @@ class Daemon:
         except ConfigError as exc:
             self.log.error("rules not reloaded; the previous rules keep running", error=str(exc))
             return False
+        except Exception as exc:  # any surprise in a bad edit must not stop the daemon
+            self.log.error(
+                "rules not reloaded; the previous rules keep running",
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return False
         self.poller.rules = new
         self.deps.metrics.rules.set(len(new.rules))
         self.log.info("rules reloaded", rules=len(new.rules))

@@ -101,12 +101,15 @@ def load(path: str | Path, text: str | None = None) -> Source:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read file: {exc}", spath) from None
     try:
-        node = yaml.compose(text, Loader=_COMPOSER)
-    except yaml.YAMLError:
-        node = _compose_for_errors(text, spath)
-    src = Source(spath, None)
-    src.lines = text.splitlines()
-    src.data = _build(node, (), src) if node is not None else None
+        try:
+            node = yaml.compose(text, Loader=_COMPOSER)
+        except yaml.YAMLError:
+            node = _compose_for_errors(text, spath)
+        src = Source(spath, None)
+        src.lines = text.splitlines()
+        src.data = _build(node, (), src) if node is not None else None
+    except RecursionError:
+        raise ConfigError("YAML nested too deeply", spath) from None
     return src
 
 

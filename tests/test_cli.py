@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 from tests.conftest import ROOT, SEED_ARTICLE, free_port
+from tests.e2e import serve
 
 BAD_RULES = """\
 rules:
@@ -145,9 +147,12 @@ async def test_run_serves_health_and_drains_on_sigterm(tmp_path: Path) -> None:
 
 def test_extract_json_one_object_per_input(tmp_path: Path) -> None:
     """extract --json prints one object per input, with an error field for a bad one."""
-    result = cli("extract", "--json", str(SEED_ARTICLE), str(tmp_path / "missing.html"))
-    assert result.returncode == 1
-    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    result = cli(
+        "extract", "--json", str(SEED_ARTICLE), str(tmp_path / "missing.html"), "http://[::1"
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    first, second, third = (json.loads(line) for line in result.stdout.splitlines())
+    assert third["input"] == "http://[::1" and "invalid URL" in third["error"]
     assert first["input"] == str(SEED_ARTICLE)
     assert "operational control" in first["text"].lower()
     assert "spacewalk" not in first["text"].lower()
@@ -169,3 +174,49 @@ def test_match_explains_the_seed_story(tmp_path: Path) -> None:
     assert doc["input"] == "-"
     assert [m["rule"]["id"] for m in doc["matches"]] == ["korea-opcon"]
     assert all(s["snippet"] for s in doc["matches"][0]["matches"])
+
+
+async def test_second_signal_stops_at_once_without_traceback(tmp_path: Path) -> None:
+    """SIGTERM while a drain waits on a hanging feed, then SIGTERM again: exit 130, no traceback."""
+    seen = asyncio.Event()
+
+    async def hang(_: web.Request) -> web.Response:
+        seen.set()
+        await asyncio.sleep(3600)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/feed", hang)
+    async with serve(app) as server:
+        rules = "rules:\n  - id: r\n    query: korea\n"
+        extra = (
+            f"feeds: [{{url: 'http://127.0.0.1:{server.port}/feed', interval: 1m}}]\n"
+            f"fetch: {{allow_private: ['127.0.0.1:{server.port}'], timeout: 1h}}\n"
+            "shutdown_grace: 1h\n"
+        )
+        cfg = config_with(tmp_path, rules, extra).read_text().replace("feeds: []\n", "", 1)
+        (tmp_path / "monitor.yml").write_text(cfg)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "monitor",
+            "run",
+            "-c",
+            str(tmp_path / "monitor.yml"),
+            cwd=ROOT,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await asyncio.wait_for(seen.wait(), 30)
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), 20)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.stderr is not None
+    err = (await proc.stderr.read()).decode()
+    assert code == 130
+    assert "Traceback" not in err and "stopped without draining" in err

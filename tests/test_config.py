@@ -114,6 +114,10 @@ def test_secrets_are_not_in_repr(tmp_path: Path) -> None:
             "sinks.x.url: environment variable NOPE is not set (set it, or NOPE_FILE)",
         ),
         ("redis: {url: http://localhost}\n", "redis.url: expected redis://"),
+        (
+            "sinks:\n  x: {type: webhook, url: 'https://h.example/', secret: 'whsec_!!notb64'}\n",
+            "sinks.x.secret: secret after 'whsec_' is not valid base64",
+        ),
         ("redis: {prefix: x}\n", "redis: missing required key 'url'"),
         ("feeds: [\n", "invalid YAML"),
         ("feeds: []\nfeeds: []\n", ":2:1: error: duplicate key 'feeds'"),

@@ -40,3 +40,6 @@ async def test_rule_file_edit_reloads_and_bad_edit_keeps_old_rules(tmp_path: Pat
         await asyncio.sleep(5)  # two watcher periods: the bad edit has been seen
         assert [r.id for r in daemon.rules.rules] == ["first", "second"]
         assert not daemon.reload_rules()
+        bump(rule_file, "rules: " + "[" * 5000 + "]" * 5000 + "\n")
+        assert not daemon.reload_rules()  # nesting that breaks the YAML composer
+        assert [r.id for r in daemon.rules.rules] == ["first", "second"]
