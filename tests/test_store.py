@@ -665,3 +665,17 @@ async def test_redis_sweep_reschedules_orphaned_pel_entries(
         assert (await group_info(redis_client, "desk"))["pending"] == 0
     finally:
         await store.close()
+
+
+async def test_redis_abandoned_group_cannot_grow_the_stream_forever(
+    redis_server: Any, redis_client: Any
+) -> None:
+    """A sink group nobody reads (sink removed or disabled) is trimmed past the hard cap."""
+    store = RedisStore.from_url(redis_server.url, PREFIX, stream_maxlen=10, stream_hard_cap=100)
+    try:
+        for i in range(600):
+            await store.record([], [make_hit(f"s_{i}", sinks=("gone",))])
+        # MAXLEN ~ trims whole stream nodes (100 entries each by default), hence the slack.
+        assert await redis_client.xlen(f"{PREFIX}:hits") <= 300
+    finally:
+        await store.close()

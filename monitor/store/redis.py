@@ -55,13 +55,14 @@ from monitor.store.redis_outbox import RedisOutbox
 
 DAY = 86_400.0
 
-# ARGV: prefix, maxlen, seen_ttl_ms, hit_ttl_ms, now, n_keys, keys...,
+# ARGV: prefix, maxlen, seen_ttl_ms, hit_ttl_ms, now, hard_cap, n_keys, keys...,
 #       n_hits, then per hit: id, rule, body, n_sinks, sinks..., n_channels, channels...
 # Returns the ids recorded. Keys are built from the prefix inside the script (one Redis, not
 # a cluster: the stream and the per-sink keys could not share a slot anyway).
 RECORD = """
 local p, maxlen, seen_ttl, hit_ttl, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local i = 6
+local hard_cap = ARGV[6]
+local i = 7
 local function list()
   local n = tonumber(ARGV[i]); i = i + 1
   local out = {}
@@ -143,6 +144,11 @@ for _, hit in ipairs(new) do
   ids[#ids + 1] = hit.id
 end
 for _, key in ipairs(keys) do redis.call('SET', p .. ':seen:' .. key, '1', 'PX', seen_ttl) end
+-- A group nobody reads any more (a sink removed from the config, a disabled sink) must not
+-- hold the stream forever: past hard_cap entries it is trimmed regardless.
+if trim[1] == 'MINID' and #new > 0 then
+  redis.call('XTRIM', p .. ':hits', 'MAXLEN', '~', hard_cap)
+end
 return ids
 """
 
@@ -164,6 +170,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+
 class RedisStore:
     """The :class:`~monitor.store.base.Store` in Redis, shared by every replica."""
 
@@ -178,10 +185,15 @@ class RedisStore:
         lease: float = 120.0,
         owns_client: bool = False,
         consumer: str | None = None,
+        stream_hard_cap: int | None = None,
     ) -> None:
         self.client = client
         self.prefix = prefix
         self.stream_maxlen = stream_maxlen
+        # Unread entries are kept past stream_maxlen (a sink that lags loses nothing), but
+        # not without bound: a consumer group that no replica reads any more would otherwise
+        # grow the stream forever.
+        self.stream_hard_cap = stream_hard_cap or max(10 * stream_maxlen, 1_000_000)
         self.seen_ttl = seen_ttl
         self.hit_ttl = hit_ttl
         self.lease = lease
@@ -262,6 +274,7 @@ class RedisStore:
             _ms(self.seen_ttl),
             _ms(self.hit_ttl),
             repr(time.time()),
+            self.stream_hard_cap,
             len(keys),
             *keys,
             len(hits),
