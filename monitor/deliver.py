@@ -259,6 +259,9 @@ class Deliverer:
         if err.disable:
             await self._disable(unit, err)
             return
+        if err.deferred:  # nothing was sent: wait as asked, without using up an attempt
+            await self._reschedule(unit, time.time() + (err.retry_after or 1.0), str(err))
+            return
         attempts = max(p.attempts for p in unit) + 1
         delay = None if err.permanent else next_delay(attempts, err, self.schedule)
         for p in unit:

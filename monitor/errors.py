@@ -82,7 +82,9 @@ class DeliveryError(MonitorError):
 
     ``retry_after`` (seconds) overrides the backoff schedule when the sink said so;
     ``permanent`` means retrying the same hit cannot help (e.g. Slack 400);
-    ``disable`` means the sink itself is gone (HTTP 410).
+    ``disable`` means the sink itself is gone (HTTP 410);
+    ``deferred`` means nothing was sent (the sink is holding back, e.g. under a Slack rate
+    limit), so the attempt does not count against the hit's retries.
     """
 
     def __init__(
@@ -93,9 +95,11 @@ class DeliveryError(MonitorError):
         retry_after: float | None = None,
         permanent: bool = False,
         disable: bool = False,
+        deferred: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
         self.permanent = permanent
         self.disable = disable
+        self.deferred = deferred

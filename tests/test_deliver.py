@@ -164,6 +164,23 @@ async def test_429_retry_after_sets_next_attempt(
     assert attempts == 1 and 6.0 <= wait <= 7.0 and "429" in (error or "")
 
 
+async def test_slack_rate_limit_block_does_not_use_up_attempts(
+    store: SQLiteStore, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    """Hits held back by a Slack 429 are rescheduled without counting an attempt."""
+    receiver.answers = [(429, {"Retry-After": "30"})]
+    await store.record([], [make_hit("s_1"), make_hit("s_2")])
+    sink = SlackSink(SINK, receiver.url(), session=session, min_interval=0)
+    try:
+        await deliverer(store, sink, concurrency=1).pass_once()
+    finally:
+        await sink.close()
+    pending = sorted(await store.pending(SINK), key=lambda p: p.attempts)
+    assert len(receiver.requests) == 1  # the second hit was never sent
+    assert [p.attempts for p in pending] == [0, 1]
+    assert all(p.next_at > time.time() + 20 for p in pending)
+
+
 async def test_503_retry_after_sets_next_attempt(
     store: SQLiteStore, receiver: Receiver, session: aiohttp.ClientSession
 ) -> None:

@@ -142,6 +142,7 @@ class SlackSink:
                 f"{self._where}: rate-limited by Slack for {remaining:.0f} s more",
                 status=TOO_MANY,
                 retry_after=remaining,
+                deferred=True,
             )
 
     async def _wait_turn(self) -> None:
