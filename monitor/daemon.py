@@ -25,7 +25,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from monitor import health
-from monitor.config import Config, SinkConfig
+from monitor.config import DEFAULT_CONFIG, Config, SinkConfig
 from monitor.deliver import SCHEDULE, Deliverer, fingerprint
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher, make_session
@@ -227,6 +227,8 @@ class Daemon:
         runner = await self._start_http()
         self.log.info(
             "started",
+            config=str(self.config.path),
+            embedded_defaults=self.config.path == DEFAULT_CONFIG,
             feeds=len(self.config.feeds),
             rules=len(self.rules.rules),
             sinks=sorted(self.deliverers),
