@@ -1,5 +1,8 @@
 """Compiled checks: each rule's query turned, once at load time, into a closure over an article.
 
+:mod:`monitor.codegen` compiles rules to generated code and calls on these closures for what
+it does not inline (``case:`` terms, regexes) and for queries too large to generate code for.
+
 Promises:
 
 - ``compile_check(node)(ev)`` is True exactly when ``ev.eval(node)`` is not None (the query
@@ -171,10 +174,18 @@ def _all_words(words: frozenset[str], s: int) -> Check:
 
 def _regex(node: q.Regex, s: int) -> Check:
     """One ``search`` per field answers, unless the first match found is empty (then the
-    evaluator, which skips empty matches, decides)."""
+    evaluator, which skips empty matches, decides); the answer is kept for the article, as
+    rules often share a pattern."""
     scope, full = SCOPES[s], _positional(node, s)
+    key = ("regex", node.pattern, s)
 
     def check(ev: Evaluator) -> bool:
+        found = ev.memo.get(key)
+        if found is None:
+            found = ev.memo[key] = search(ev)
+        return found
+
+    def search(ev: Evaluator) -> bool:
         for f in scope:
             m = node.regex.search(ev.fields[f].text)
             if m is not None:

@@ -3,8 +3,9 @@
 Promises:
 
 - An :class:`Evaluator` cuts each field of one article into words once (:mod:`monitor.words`)
-  and answers any number of queries against it; term and regex occurrences are computed once
-  per article and shared by every rule that asks.
+  and answers any number of queries against it; term and regex occurrences (and the spans
+  made of them, in ``spans``) are computed once per article and shared by every rule that
+  asks.
 - Only the first :data:`MAX_FIELD_CHARS` characters of each field are looked at, and a regex
   contributes at most its first :data:`MAX_REGEX_HITS` matches per field, so hostile text (huge
   pages, a regex that matches everywhere) costs bounded time. NEAR is computed by range
@@ -51,7 +52,17 @@ class Evaluator:
     the compiled presence checks of :mod:`monitor.checks`.
     """
 
-    __slots__ = ("_cache", "_meta", "_pairs", "article", "fields", "joined", "words")
+    __slots__ = (
+        "_cache",
+        "_meta",
+        "_pairs",
+        "article",
+        "fields",
+        "joined",
+        "memo",
+        "spans",
+        "words",
+    )
 
     def __init__(self, article: Article) -> None:
         self.article = article
@@ -64,6 +75,10 @@ class Evaluator:
         self._cache: dict[tuple[Any, ...], Result] = {}
         self._pairs: list[set[tuple[str, str]] | None] = [None, None, None]
         self._meta: dict[str, str] = {}
+        # Spans made for this article, by occurrence, shared by every rule that shows one.
+        self.spans: dict[Occ, Any] = {}
+        # Answers of compiled checks worth keeping per article (a regex's, say).
+        self.memo: dict[tuple[Any, ...], bool] = {}
 
     def pairs(self, s: int) -> set[tuple[str, str]]:
         """The adjacent folded word pairs of scope ``s`` (computed on first use)."""

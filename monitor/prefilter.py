@@ -1,29 +1,44 @@
-"""Candidate selection: which rules could fire, from one pass over an article's words.
+"""Candidate selection: which rules could fire, from the article's words and one key scan.
 
 Promises:
 
-- Every rule is filed under a set of *triggers* (folded words, or prefix stems) at least one
-  of which must be in the article for the rule to hold; terms under NOT never select. A rule
-  with no such set (only NOT, metadata or regexes) is a candidate for every article.
-- For an AND, the rule is filed under the child whose triggers look rarest (a phrase's
-  longest word, long words before short ones, whole words before stems, a short list of very
-  common English words last): ``"the summit" AND pyongyang`` is tried only on articles with
-  "pyongyang", not on every article with "the".
-- ``candidates`` costs one set intersection of the article's distinct words with the
-  trigger words, plus one dictionary look-up per distinct word for prefix stems (bucketed by
-  their first three letters); it never looks at a rule that no trigger selected.
+- Every rule is filed under a set of *keys* at least one of which must be present for the
+  rule to hold; terms under NOT never select. A key is a folded word (present when the word
+  is), or the key of a phrase or prefix (``" south korea "``, ``" deter"``: see
+  :func:`monitor.checks.sequence_key`), present when it is a substring of the article's
+  joined folded words. A rule with no such set (only NOT, metadata or regexes) is a
+  candidate for every article.
+- :class:`Scanner` finds every phrase and prefix key of the rules in one Aho-Corasick pass
+  over the joined folded text, so a phrase selects its rules only when the whole phrase is
+  there: ``"university hospital"`` is not tried on every article with "university".
+- For an AND the rule is filed under the child whose keys look rarest. Rarity starts as a
+  guess (long words before short ones, phrases before their words, whole words before stems,
+  very common English words last) and is then learnt from the articles seen: the share of
+  articles each key occurred in. When a key turns out common, the rules filed under it are
+  filed again under their rarest alternative. Which rules are candidates may change as the
+  index learns; which rules fire never does, since every rule's check runs on every
+  article where its keys are present.
+- ``candidates`` costs one set intersection of the article's distinct words with the word
+  keys plus one dictionary look-up per present key; it never looks at a rule that no key
+  selected. Refiling builds new tables and swaps them in whole, so concurrent matching in
+  other threads sees either the old index or the new one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
 from itertools import chain
 
-from monitor import query as q
-from monitor.query import MIN_PREFIX
-from monitor.words import fold
+import ahocorasick
 
-Trigger = tuple[str, bool]  # (folded word or stem, is a prefix stem)
+from monitor import query as q
+from monitor.checks import sequence_key
+
+Estimate = Callable[[str], float]
+KeySets = tuple[set[str], set[str], set[str]]
 
 # Words so frequent in news text that indexing a rule under them selects it almost always.
 _COMMON = frozenset(
@@ -38,91 +53,255 @@ _COMMON = frozenset(
     thursday friday saturday sunday january february march april may june july august
     september october november december""".split()  # noqa: SIM905 - a word list reads best as text
 )
+_PRIOR_WEIGHT = 8.0  # how many articles the first guess of a key's rarity counts for
+_HOT = 0.02  # a key in more than this share of articles gets its rules refiled
+_FIRST_REFILE = 32  # articles counted before the first refiling; then ×4 each time
+_LAST_REFILE_STEP = 1 << 15
+_COUNT_ALL_UNTIL = 64  # after this many articles, count one in _SAMPLE
+_SAMPLE = 8
+_MAX_PAIRS = 16  # a rule filed under more (key, second key) pairs than this goes by key alone
 
 
-def triggers(node: q.Node) -> set[Trigger] | None:
-    """Triggers one of which must be present for ``node`` to hold; None when there are none."""
+@lru_cache(maxsize=200_000)
+def guess(key: str) -> float:
+    """A first guess of the share of articles ``key`` occurs in."""
+    if not key.startswith(" "):
+        return 0.3 if key in _COMMON else min(0.2, 0.6 / len(key) ** 2)
+    words = key.split()
+    if not key.endswith(" "):
+        if len(words) == 1:
+            return min(0.5, 4 * guess(words[0]))
+        words = words[:-1]
+    return 0.2 * min(guess(w) for w in words)
+
+
+def term_key(term: q.Term) -> str:
+    """The key whose presence a term needs (its folded word, or its sequence key)."""
+    return _term_key(term.words, term.exact, term.prefix)
+
+
+@lru_cache(maxsize=200_000)
+def _term_key(words: tuple[str, ...], exact: bool, prefix: bool) -> str:
+    key = sequence_key(q.Term(words, exact, prefix))
+    return key.strip() if len(words) == 1 and not prefix else key
+
+
+def triggers(node: q.Node, rarity: Estimate = guess) -> set[str] | None:
+    """Keys one of which must be present for ``node`` to hold; None when there are none."""
     match node:
         case q.Term():
-            return {_term_trigger(node)}
+            return {term_key(node)}
         case q.Entity(aliases=kids) | q.Or(children=kids):
-            sets = [triggers(k) for k in kids]
+            sets = [triggers(k, rarity) for k in kids]
             if any(s is None for s in sets):
                 return None
             return {t for s in sets if s is not None for t in s}
         case q.And(children=kids):
-            known = [s for s in (triggers(k) for k in kids) if s is not None]
-            return min(known, key=_cost) if known else None
+            known = [s for s in (triggers(k, rarity) for k in kids) if s is not None]
+            return min(known, key=lambda s: sum(map(rarity, s))) if known else None
         case q.Near(left=left, right=right):
-            return triggers(q.And((left, right)))
+            return triggers(q.And((left, right)), rarity)
         case q.Scope(child=child):
-            return triggers(child)
+            return triggers(child, rarity)
     return None
 
 
-def _term_trigger(term: q.Term) -> Trigger:
-    """The rarest-looking word of a term: any of its whole words must be present."""
-    words = [fold(w) for w in term.words] if term.exact else list(term.words)
-    whole = words[:-1] if term.prefix else words
-    if whole:
-        return max(whole, key=_rarity), False
-    return words[-1], True
+class Scanner:
+    """Finds which of a fixed set of phrase and prefix keys occur in joined folded text."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.keys = frozenset(keys)
+        self._automaton: ahocorasick.Automaton | None = None
+        if self.keys:
+            automaton = ahocorasick.Automaton()
+            for key in self.keys:
+                automaton.add_word(key, key)
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def scan(self, joined: tuple[str, str, str]) -> KeySets:
+        """The keys present in the title, the body and either, given ``Evaluator.joined``."""
+        title: set[str] = set()
+        body: set[str] = set()
+        if self._automaton is not None:
+            split = len(joined[0])
+            for end, key in self._automaton.iter(joined[2]):
+                (title if end < split else body).add(key)
+        return title, body, title | body
 
 
-def _rarity(word: str) -> int:
-    return -1 if word in _COMMON else len(word)
+Filing = tuple[tuple[str, ...], tuple[str, ...]]  # (keys, second keys), see ``filing``
 
 
-def _cost(found: set[Trigger]) -> float:
-    """How often a trigger set may fire, roughly: lower is rarer."""
-    return sum(
-        (50.0 if word in _COMMON else 1.0 / len(word)) * (4.0 if stem else 1.0)
-        for word, stem in found
-    )
+def filing(node: q.Node, rarity: Estimate = guess) -> Filing:
+    """Where a rule goes: the keys of its rarest necessary clause (one of which must be
+    present, as :func:`triggers` says) and, when the query is an AND of two or more such
+    clauses, the keys of the next rarest one (one of which must be present too); ``((), ())``
+    for a rule to try on every article."""
+    found = sorted(_clauses(node, rarity), key=lambda c: sum(map(rarity, c)))
+    if not found:
+        return (), ()
+    first = tuple(found[0])
+    if len(found) > 1 and len(first) * len(found[1]) <= _MAX_PAIRS:
+        return first, tuple(found[1])
+    return first, ()
+
+
+def _clauses(node: q.Node, rarity: Estimate) -> list[set[str]]:
+    """Key sets that must each have a key present for ``node`` to hold."""
+    match node:
+        case q.And(children=kids):
+            return [s for s in (triggers(k, rarity) for k in kids) if s is not None]
+        case q.Near(left=left, right=right):
+            return _clauses(q.And((left, right)), rarity)
+        case q.Scope(child=child):
+            return _clauses(child, rarity)
+    found = triggers(node, rarity)
+    return [] if found is None else [found]
+
+
+class _Table:
+    """Rules by key, never changed once built (refiling makes anew): ``postings[key]`` are
+    the rules filed under ``key`` alone, ``pairs[key][second]`` those that also need
+    ``second``."""
+
+    __slots__ = ("keys", "pair_keys", "pairs", "postings", "words")
+
+    def __init__(
+        self,
+        postings: Mapping[str, Sequence[int]],
+        pairs: Mapping[str, Mapping[str, Sequence[int]]],
+    ) -> None:
+        # Tuples of ints (and dicts of them) are left alone by the cycle collector, which
+        # would otherwise walk every posting of 100k rules on each full collection.
+        self.postings = {k: _frozen(v) for k, v in postings.items()}
+        self.pairs = {k: {s: _frozen(r) for s, r in inner.items()} for k, inner in pairs.items()}
+        self.words = frozenset(k for k in postings if not k.startswith(" "))
+        self.keys = frozenset(k for k in postings if k.startswith(" "))
+        self.pair_keys = frozenset(pairs)
+
+
+def _frozen(rules: Sequence[int]) -> tuple[int, ...]:
+    return rules if isinstance(rules, tuple) else tuple(rules)
+
+
+def _file(
+    i: int, where: Filing, postings: dict[str, list[int]], pairs: dict[str, dict[str, list[int]]]
+) -> None:
+    keys, seconds = where
+    for key in keys:
+        if seconds:
+            inner = pairs.setdefault(key, {})
+            for second in seconds:
+                inner.setdefault(second, []).append(i)
+        else:
+            postings.setdefault(key, []).append(i)
 
 
 class Index:
-    """Rules filed under their triggers; ``candidates`` picks the ones worth checking."""
+    """Rules filed under their keys; ``candidates`` picks the ones worth checking."""
 
     def __init__(self, nodes: Sequence[q.Node]) -> None:
-        self.words: dict[str, list[int]] = {}
-        self.stems: dict[str, list[tuple[str, list[int]]]] = {}
+        self._nodes = nodes
         self.always: list[int] = []
-        stems: dict[str, list[int]] = {}
+        self.filed: list[Filing] = []
+        postings: dict[str, list[int]] = {}
+        pairs: dict[str, dict[str, list[int]]] = {}
         for i, node in enumerate(nodes):
-            found = triggers(node)
-            if found is None:
+            where = filing(node)
+            self.filed.append(where)
+            if where[0]:
+                _file(i, where, postings, pairs)
+            else:
                 self.always.append(i)
-                continue
-            for word, is_stem in found:
-                if is_stem and len(word) < MIN_PREFIX:
-                    self.always.append(i)  # folding shortened the stem below the bucket key
-                else:
-                    (stems if is_stem else self.words).setdefault(word, []).append(i)
-        for stem, rules in stems.items():
-            self.stems.setdefault(stem[:MIN_PREFIX], []).append((stem, rules))
-        # With few stems, one C substring search each beats a look-up per article word.
-        self.few_stems = [(" " + st, r) for st, r in stems.items()] if len(stems) <= 16 else None
-        self.keys = frozenset(self.words)
+        self._table = _Table(postings, pairs)
+        # Every key a rule could be filed under: their counts are what refiling compares.
+        every = {term_key(t) for node in nodes for t in q.terms(node) if isinstance(t, q.Term)}
+        self.keys = frozenset(k for k in every if k.startswith(" "))
+        self._words = frozenset(every - self.keys)
+        self._counts: Counter[str] = Counter()
+        self._counted = 0
+        self._seen = 0
+        self._next_refile = _FIRST_REFILE
+        self._settled: set[str] = set()
+        self._lock = threading.Lock()
 
-    def candidates(self, words: set[str], joined: str) -> list[int]:
-        """Indices of the rules worth checking on an article, in rule order, given its
-        folded words and joined folded text (see :class:`monitor.words.Tokens`)."""
-        picked = set(chain.from_iterable(map(self.words.__getitem__, words & self.keys)))
+    def candidates(self, words: set[str], keys: set[str]) -> list[int]:
+        """Indices of the rules worth checking on an article, in rule order, given its folded
+        words and the keys :class:`Scanner` found in it (title and body together)."""
+        table = self._table
+        postings = table.postings
+        picked = set(chain.from_iterable(map(postings.__getitem__, words & table.words)))
+        picked.update(chain.from_iterable(map(postings.__getitem__, keys & table.keys)))
+        if table.pairs:
+            present = words | keys
+            for key in present & table.pair_keys:
+                inner = table.pairs[key]
+                for second in inner.keys() & present:
+                    picked.update(inner[second])
         picked.update(self.always)
-        if self.few_stems is not None:
-            for stem, rules in self.few_stems:
-                if stem in joined:
-                    picked.update(rules)
-        elif self.stems:
-            self.add_stems(words, picked)
+        self.learn(words, keys)
         return sorted(picked)
 
-    def add_stems(self, present: set[str], picked: set[int]) -> None:
-        stems = self.stems
-        for word in present:
-            bucket = stems.get(word[:MIN_PREFIX])
-            if bucket is not None:
-                for stem, rules in bucket:
-                    if word.startswith(stem):
-                        picked.update(rules)
+    def learn(self, words: set[str], keys: set[str]) -> None:
+        """Count the keys present in one article (given its words and present phrase and
+        prefix keys); refile rules when it is time."""
+        self._seen += 1
+        if self._seen > _COUNT_ALL_UNTIL and self._seen % _SAMPLE:
+            return
+        self._counts.update(words & self._words)
+        self._counts.update(keys)
+        self._counted += 1
+        if self._counted >= self._next_refile and self._lock.acquire(blocking=False):
+            try:
+                self._next_refile = min(self._counted * 4, self._counted + _LAST_REFILE_STEP)
+                self.refile()
+            finally:
+                self._lock.release()
+
+    def rarity(self, key: str) -> float:
+        """The share of articles ``key`` occurs in, learnt from those seen so far."""
+        prior = guess(key) * _PRIOR_WEIGHT
+        return (self._counts.get(key, 0) + prior) / (self._counted + _PRIOR_WEIGHT)
+
+    def refile(self) -> None:
+        """File again the rules under keys that turned out common, under their rarest keys."""
+        table = self._table
+        limit = _HOT * self._counted
+        hot = [k for k, n in self._counts.items() if n > limit and k not in self._settled]
+        self._settled.update(hot)
+        rules = {i for key in hot for i in table.postings.get(key, ())}
+        rules.update(i for key in hot for rs in table.pairs.get(key, {}).values() for i in rs)
+        moved: dict[int, Filing] = {}
+        for i in sorted(rules):
+            where = filing(self._nodes[i], self.rarity)
+            if where != self.filed[i]:
+                moved[i] = self.filed[i]
+                self.filed[i] = where
+        if moved:
+            self._table = self._rebuilt(table, moved)
+
+    def _rebuilt(self, table: _Table, moved: dict[int, Filing]) -> _Table:
+        """``table`` with the ``moved`` rules (given with where they were) filed where
+        ``self.filed`` now says; only the entries that change are copied."""
+        old_keys = {k for keys, _ in moved.values() for k in keys}
+        new_keys = {k for i in moved for k in self.filed[i][0]}
+        touched = old_keys | new_keys
+        plain = {k: [i for i in table.postings.get(k, ()) if i not in moved] for k in touched}
+        paired = {
+            k: {s: [i for i in rs if i not in moved] for s, rs in table.pairs.get(k, {}).items()}
+            for k in touched
+        }
+        for i in moved:
+            _file(i, self.filed[i], plain, paired)
+        postings: dict[str, Sequence[int]] = {**table.postings, **plain}
+        pairs: dict[str, Mapping[str, Sequence[int]]] = {**table.pairs, **paired}
+        for key in touched:
+            if not postings[key]:
+                del postings[key]
+            inner = {s: rs for s, rs in paired[key].items() if rs}
+            if inner:
+                pairs[key] = inner
+            else:
+                del pairs[key]
+        return _Table(postings, pairs)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import re2
@@ -38,6 +39,7 @@ SCOPES = ("title", "body")
 METAS = ("site", "source", "lang")
 FIELDS = (*SCOPES, *METAS, "case")
 _STOP = frozenset(' \t\r\n()"')
+_CHUNK = re.compile(r'[^ \t\r\n()"]*')
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
 _NEAR_RE = re.compile(r"(O?NEAR)(?:/(.*))?\Z", re.S)
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
@@ -183,7 +185,7 @@ def positional(node: Node) -> bool:
 # ---------------------------------------------------------------------------------- tokenizer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Token:
     """One lexical unit; ``value`` holds words, a pattern, a name or a field as fits ``kind``."""
 
@@ -327,9 +329,8 @@ def _lex_meta(query: str, i: int, name: str, after: int, tokens: list[Token]) ->
 
 
 def _chunk_end(query: str, i: int) -> int:
-    while i < len(query) and query[i] not in _STOP:
-        i += 1
-    return i
+    found = _CHUNK.match(query, i)
+    return found.end() if found else i
 
 
 def _words(text: str, offset: int, prefix: bool, quotes: str) -> tuple[tuple[str, ...], bool]:
@@ -337,7 +338,7 @@ def _words(text: str, offset: int, prefix: bool, quotes: str) -> tuple[tuple[str
     shown = f"{quotes[:1]}{text}{'*' if prefix else ''}{quotes[1:]}"
     if "*" in text:
         raise QueryError(f"'*' may only end a word: {shown}", offset)
-    words = tuple(split(normalize(text)))
+    words = _term_words(text)
     if not words:
         raise QueryError(f"no letters or digits in {shown}", offset)
     if prefix and (len(words[-1]) < MIN_PREFIX or not text.endswith(words[-1])):
@@ -345,6 +346,12 @@ def _words(text: str, offset: int, prefix: bool, quotes: str) -> tuple[tuple[str
             f"a prefix needs at least {MIN_PREFIX} letters before '*': {shown}", offset
         )
     return words, prefix
+
+
+@lru_cache(maxsize=100_000)
+def _term_words(text: str) -> tuple[str, ...]:
+    """The words of a term's text, cached: rules repeat the same words over and over."""
+    return tuple(split(normalize(text)))
 
 
 _LEXERS: dict[str, Callable[[str, int, list[Token]], int]] = {

@@ -6,12 +6,16 @@ Promises:
   :class:`~monitor.errors.ConfigErrors` whose items each carry ``path:line:col`` (the column
   points inside the query string for query errors). Nothing half-loaded is ever returned.
 - Matching is pure (no I/O) and scales with the rules that could fire, not with all rules:
-  each article field is folded and cut into words once (:mod:`monitor.words`), one pass
-  over its distinct words picks the candidate rules (:mod:`monitor.prefilter`), and only
-  those run their compiled checks (:mod:`monitor.checks`). Word positions, regexes and
-  spans are computed only for the few rules that need them (:mod:`monitor.evaluate`, which
-  also states the NEAR distance and the limits on hostile text: each field is cut at
-  200,000 characters before matching).
+  each article field is folded and cut into words once (:mod:`monitor.words`), one
+  Aho-Corasick pass finds the rules' phrases and prefixes, the article's distinct words and
+  those keys pick the candidate rules (:mod:`monitor.prefilter`), and only those run their
+  compiled checks (:mod:`monitor.codegen`). Word positions and regexes are computed only
+  for the few rules that need them (:mod:`monitor.evaluate`, which also states the NEAR
+  distance and the limits on hostile text: each field is cut at 200,000 characters before
+  matching).
+- A :class:`Match` works out its spans on first access to ``spans``/``snippets`` (then
+  keeps them); they are the same as if computed at match time. Term occurrences and
+  snippets are computed once per article and shared by every match that shows them.
 - A rule fires at most once per article; its :class:`Match` carries a :class:`Span` for the
   positive terms that matched (never for terms under NOT), at most three per distinct
   matched text and 25 in all, title first, in text order.
@@ -21,19 +25,21 @@ Promises:
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from monitor import query as q
 from monitor import yamlsrc
 from monitor.article import Article
-from monitor.checks import Check, Compiler
+from monitor.codegen import CodeCompiler, FastCheck
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.evaluate import BOTH, FIELDS, Evaluator, Occ
-from monitor.prefilter import Index
+from monitor.prefilter import Index, Scanner
 from monitor.units import parse_duration
 from monitor.words import fold
 from monitor.yamlsrc import KeyPath, Source
@@ -78,19 +84,62 @@ class Span:
     highlight: tuple[int, int]
 
 
-@dataclass(frozen=True, slots=True)
 class Match:
-    """A rule that fired on an article, with the spans that made it fire."""
+    """A rule that fired on an article, with the spans that made it fire.
 
-    rule_id: str
-    rule_name: str
-    rule: Rule
-    spans: list[Span] = field(default_factory=list)
+    ``spans`` is worked out on first access (most callers of :meth:`RuleSet.match` only
+    look at which rules fired); the article's tokens stay referenced until then.
+    """
+
+    __slots__ = ("_spans", "_whence", "rule", "rule_id", "rule_name")
+
+    def __init__(
+        self,
+        rule_id: str,
+        rule_name: str,
+        rule: Rule,
+        spans: list[Span] | None = None,
+        *,
+        whence: tuple[Evaluator, q.Node] | None = None,
+    ) -> None:
+        self.rule_id = rule_id
+        self.rule_name = rule_name
+        self.rule = rule
+        self._spans = spans if spans is not None or whence is not None else []
+        self._whence = whence
+
+    @property
+    def spans(self) -> list[Span]:
+        """Where the rule's positive terms matched (see the module docstring)."""
+        if self._spans is None:
+            assert self._whence is not None
+            ev, node = self._whence
+            self._spans = spans(ev, ev.eval(node, BOTH) or [])
+            self._whence = None
+        return self._spans
 
     @property
     def snippets(self) -> list[str]:
         """The distinct snippets of the spans, in span order."""
         return list(dict.fromkeys(s.snippet for s in self.spans))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Match):
+            return NotImplemented
+        return (self.rule_id, self.rule_name, self.rule, self.spans) == (
+            other.rule_id,
+            other.rule_name,
+            other.rule,
+            other.spans,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Match(rule_id={self.rule_id!r}, rule_name={self.rule_name!r}, "
+            f"rule={self.rule!r}, spans={self.spans!r})"
+        )
 
 
 # ---------------------------------------------------------------------------------- rule set
@@ -104,23 +153,26 @@ class RuleSet:
         self._nodes = list(nodes)
         self._by_id = {r.id: i for i, r in enumerate(self.rules)}
         self._index = Index(self._nodes)
-        compiler = Compiler()
-        self._checks: list[Check] = [compiler.compile(node) for node in self._nodes]
+        compiler = CodeCompiler()
+        self._checks: list[FastCheck] = [compiler.compile(node) for node in self._nodes]
+        self._scanner = Scanner(compiler.keys | self._index.keys)
 
     @classmethod
     def from_files(cls, paths: Sequence[str | Path]) -> RuleSet:
         """Rules from files and folders (each ``*.yml``/``*.yaml`` in a folder, sorted)."""
-        loader = _Loader()
-        for path in paths:
-            loader.load_path(Path(path))
-        return loader.finish()
+        with _no_gc():
+            loader = _Loader()
+            for path in paths:
+                loader.load_path(Path(path))
+            return loader.finish()
 
     @classmethod
     def from_source(cls, text: str, path: str = "<string>") -> RuleSet:
         """Rules from the YAML text of one rule file."""
-        loader = _Loader()
-        loader.load_file(path, text)
-        return loader.finish()
+        with _no_gc():
+            loader = _Loader()
+            loader.load_file(path, text)
+            return loader.finish()
 
     def get(self, rule_id: str) -> Rule | None:
         """The rule with this id, if any."""
@@ -130,13 +182,13 @@ class RuleSet:
     def match(self, article: Article) -> list[Match]:
         """Every rule that fires on ``article``, in rule-file order."""
         ev = Evaluator(article)
-        checks = self._checks
+        words, checks = ev.words, self._checks
+        keys = self._scanner.scan(ev.joined)
         out = []
-        for i in self._index.candidates(ev.words[2], ev.joined[2]):
-            if checks[i](ev):
+        for i in self._index.candidates(words[2], keys[2]):
+            if checks[i](words, keys, ev):
                 rule = self.rules[i]
-                found = ev.eval(self._nodes[i], BOTH) or []
-                out.append(Match(rule.id, rule.name, rule, spans(ev, found)))
+                out.append(Match(rule.id, rule.name, rule, whence=(ev, self._nodes[i])))
         return out
 
     def explain(self, article: Article, rule_id: str) -> list[str]:
@@ -152,12 +204,17 @@ def spans(ev: Evaluator, found: list[Occ]) -> list[Span]:
     """Spans for the occurrences of a fired rule, limited as the module promises."""
     per_text: dict[str, int] = {}
     out: list[Span] = []
-    for f, _, _, start, end in found:
+    made = ev.spans
+    for occ in found:
+        f, _, _, start, end = occ
         text = ev.fields[f].text
         key = fold(text[start:end])
         per_text[key] = per_text.get(key, 0) + 1
         if per_text[key] <= MAX_SPANS_PER_TEXT:
-            out.append(make_span(FIELDS[f], text, start, end))
+            span = made.get(occ)
+            if span is None:
+                span = made[occ] = make_span(FIELDS[f], text, start, end)
+            out.append(span)
         if len(out) >= MAX_SPANS:
             break
     return out
@@ -261,6 +318,19 @@ def _places(ev: Evaluator, found: list[Occ], limit: int = 3) -> str:
 
 
 # ------------------------------------------------------------------------------------ loading
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cycle collector paused: loading makes millions of long-lived objects and no
+    garbage cycles, and every collection on the way would walk all of them again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Loader:

@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections.abc import Callable
 from functools import cache, lru_cache
-from itertools import accumulate, compress, repeat
-from operator import add
+from itertools import accumulate
 
 # One character per word in scripts written without spaces (Han, kana, CJK compatibility).
 _CJK = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
@@ -102,24 +102,77 @@ def _ascii_fold_table() -> dict[int, str]:
 
 
 _ASCII_FOLD = str.maketrans(_ascii_fold_table())
+# Folded ASCII text with its words blanked and its separators visible, to measure the gaps.
+_ASCII_GAPS = str.maketrans({i: " " if chr(i).isalnum() else "x" for i in range(128)})
 _ASCII_SEP = str.maketrans({i: " " for i in range(128) if not chr(i).isalnum()})
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_NON_ASCII_SPLIT = re.compile(r"([^\x00-\x7f]+)")
+_ASCII_BYTES = bytes(range(128))
+_MAX_REPLACED = 24  # more distinct non-ASCII characters than this: fold run by run
 _CJK_RE = re.compile(f"[{_CJK}]")
 
 
 def fold_words(text: str) -> list[str]:
     """The folded words of ``text``: ``[fold(w) for w in split(text)]``, computed faster.
 
-    ASCII text is folded and cut by one ``str.translate`` and ``str.split``; other text has
-    its non-ASCII runs folded first (cached per run). Text with combining marks takes the
-    word-by-word path, since marks decide where its words end.
+    ASCII text is folded and cut by one ``str.translate`` and ``str.split``. In other text,
+    when its few distinct non-ASCII characters all fold to ASCII, each is replaced throughout
+    (one C scan each) and the ASCII path follows; else its non-ASCII runs are folded (cached
+    per run). Text with combining marks takes the word-by-word path, since marks decide
+    where its words end.
     """
     if text.isascii():
         return text.translate(_ASCII_FOLD).split()
-    if word_re(text) is WORD_MARKS_RE:
+    return _fold_mixed(text, non_ascii(text))
+
+
+def non_ascii(text: str) -> str:
+    """The non-ASCII characters of ``text``, in order (a few C passes, no Python loop)."""
+    raw = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
+    return raw.decode("utf-8", "surrogatepass")
+
+
+def _fold_mixed(text: str, chars: str) -> list[str]:
+    """:func:`fold_words` of ``text``, whose non-ASCII characters are ``chars``."""
+    if _HAS_MARK.search(chars):
         return [fold(w) for w in WORD_MARKS_RE.findall(text)]
-    folded = _NON_ASCII.sub(lambda m: _fold_run(m.group()), text)
-    return folded.translate(_ASCII_FOLD).split()
+    replaced = _replace_each(text, chars, _ascii_fold_of)
+    if replaced is not None:
+        return replaced.translate(_ASCII_FOLD).split()
+    parts = _NON_ASCII_SPLIT.split(text)
+    parts[1::2] = map(_fold_run, parts[1::2])
+    return "".join(parts).translate(_ASCII_FOLD).split()
+
+
+def _replace_each(text: str, chars: str, by: Callable[[str], str | None]) -> str | None:
+    """``text`` with each distinct character of ``chars`` replaced by ``by(c)``; None when
+    there are too many of them or ``by`` has no replacement for one."""
+    distinct = set(chars)
+    if len(distinct) > _MAX_REPLACED:
+        return None
+    pairs = [(c, by(c)) for c in distinct]
+    for c, rep in pairs:
+        if rep is None:
+            return None
+        text = text.replace(c, rep)
+    return text
+
+
+@cache
+def _ascii_fold_of(c: str) -> str | None:
+    """What :func:`_fold_run` makes of the lone character ``c``, if ASCII (ASCII text stays
+    as it is under NFC, so folding such characters one by one gives the same result)."""
+    folded = _fold_run(c)
+    return folded if folded.isascii() else None
+
+
+@cache
+def _mask_of(c: str) -> str | None:
+    """``c`` as one ASCII character for the word-offset mask: ``a`` inside words, a space
+    between them; None for CJK, where each character is a word of its own."""
+    if _CJK_RE.match(c):
+        return None
+    return "a" if c.isalnum() or _HAS_MARK.match(c) else " "
 
 
 def split(text: str) -> list[str]:
@@ -138,6 +191,8 @@ class Tokens:
     """
 
     __slots__ = (
+        "_calls",
+        "_chars",
         "_ends",
         "_index",
         "_joined",
@@ -153,8 +208,15 @@ class Tokens:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.pattern = word_re(text)
-        self.folded: list[str] = fold_words(text)
+        if text.isascii():
+            self._chars = ""
+            self.pattern = WORD_RE
+            self.folded: list[str] = text.translate(_ASCII_FOLD).split()
+        else:
+            self._chars = chars = non_ascii(text)
+            self.pattern = WORD_MARKS_RE if _HAS_MARK.search(chars) else WORD_RE
+            self.folded = _fold_mixed(text, chars)
+        self._calls = 0
         self._raw: list[str] | None = None
         self._starts: list[int] | None = None
         self._ends: list[int] = []
@@ -197,18 +259,24 @@ class Tokens:
         return self._index
 
     def positions(self, word: str) -> list[int]:
-        """Positions of the folded ``word``, sorted (a C-speed scan, cached per word)."""
+        """Positions of the folded ``word``, sorted: a C-speed scan cached per word, until
+        so many words were asked for that indexing every word at once is cheaper."""
         found = self._positions.get(word)
         if found is None:
+            if word not in self.words:
+                return []
+            self._calls += 1
+            if self._calls > _SCANS_BEFORE_INDEX:
+                self._positions = self.index
+                return self._positions[word]
             found = []
-            if word in self.words:
-                folded, i = self.folded, -1
-                try:
-                    while True:
-                        i = folded.index(word, i + 1)
-                        found.append(i)
-                except ValueError:
-                    pass
+            folded, i = self.folded, -1
+            try:
+                while True:
+                    i = folded.index(word, i + 1)
+                    found.append(i)
+            except ValueError:
+                pass
             self._positions[word] = found
         return found
 
@@ -216,8 +284,12 @@ class Tokens:
     def starts(self) -> list[int]:
         """Start offset of each word."""
         if self._starts is None:
-            if self.text.isascii():
-                self._starts, self._ends = _ascii_offsets(self.text)
+            text = self.text
+            # Each non-ASCII word character as an ASCII letter, each separator as a space.
+            if not self._chars:
+                self._starts, self._ends = _ascii_offsets(text, self.folded)
+            elif (masked := _replace_each(text, self._chars, _mask_of)) is not None:
+                self._starts, self._ends = _ascii_offsets(masked)
             else:
                 spans = [m.span() for m in self.pattern.finditer(self.text)]
                 self._starts = [s for s, _ in spans]
@@ -239,17 +311,28 @@ class Tokens:
         return self._vocab
 
 
-def _ascii_offsets(text: str) -> tuple[list[int], list[int]]:
-    """Start and end offsets of the words of ASCII ``text``, without a Python-level loop.
+_SCANS_BEFORE_INDEX = 6
 
-    Folding ASCII is one character for one, so the pieces of the folded text split at single
-    spaces sit at running sums of (length + 1); the non-empty pieces are the words.
+
+def _ascii_offsets(text: str, words: list[str] | None = None) -> tuple[list[int], list[int]]:
+    """Start and end offsets of the words of ASCII ``text``, without a Python-level loop
+    (``words``, when given, are its folded words, whose lengths are those as written).
+
+    Folding ASCII is one character for one, so the text is an alternation of separator runs
+    and words whose lengths ``str.split`` gives (the separator runs come from splitting the
+    text with the roles of letters and separators swapped); the offsets are running sums.
     """
-    parts = text.translate(_ASCII_FOLD).split(" ")
-    offsets = accumulate(map(add, map(len, parts), repeat(1)), initial=0)
-    starts = list(compress(offsets, parts))
-    ends = list(map(add, starts, map(len, filter(None, parts))))
-    return starts, ends
+    folded = text.translate(_ASCII_FOLD)
+    sizes = list(map(len, folded.split() if words is None else words))
+    gaps = list(map(len, folded.translate(_ASCII_GAPS).split()))
+    if not folded.startswith(" "):
+        gaps.insert(0, 0)
+    n = len(sizes)
+    lengths = [0] * (2 * n)
+    lengths[0::2] = gaps[:n]
+    lengths[1::2] = sizes
+    sums = list(accumulate(lengths))
+    return sums[0::2], sums[1::2]
 
 
 def tokenize(text: str) -> Tokens:
@@ -269,11 +352,36 @@ def find(toks: Tokens, words: tuple[str, ...], exact: bool, prefix: bool) -> lis
     n = len(words)
     if n == 1 and not exact:
         return starts
-    seq = toks.raw if exact else toks.folded
     last = n - 1
     out = []
-    for p in starts:
-        if p + n > len(seq):
+    if exact:
+        # Compare the words as written, sliced from the text, only where the folded first
+        # word occurs: no list of raw words is built.
+        text, begin, end = toks.text, toks.starts, toks.ends
+        for p in starts:
+            if p + n > len(begin):
+                break
+            for k in range(n):
+                w = text[begin[p + k] : end[p + k]]
+                if not (w.startswith(words[k]) if prefix and k == last else w == words[k]):
+                    break
+            else:
+                out.append(p)
+        return out
+    # Anchor on the whole word of the phrase with the fewest occurrences, so "the summit"
+    # is looked for around "summit" rather than around every "the".
+    anchor, at = starts, 0
+    for k in range(1, n - 1 if prefix else n):
+        found = toks.positions(words[k])
+        if len(found) < len(anchor):
+            anchor, at = found, k
+    seq = toks.folded
+    size = len(seq)
+    for q in anchor:
+        p = q - at
+        if p < 0:
+            continue
+        if p + n > size:
             break
         for k in range(n):
             w = seq[p + k]

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from monitor.article import Article
 from monitor.errors import ConfigError, ConfigErrors
-from monitor.rules import Match, Rule, RuleSet, Span, make_span
+from monitor.evaluate import Evaluator
+from monitor.rules import Match, Rule, RuleSet, Span, make_span, spans
 
 KOREA_ENTITIES = {
     "south-korea": ["South Korea", "S. Korea", "Republic of Korea", "case:ROK", "Seoul"]
@@ -339,6 +340,41 @@ def test_spans(query: str, text: str, spans: list[str]) -> None:
     assert [s.text for s in m.spans] == spans
     for s in m.spans:
         assert text[s.start : s.end] == s.text
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.sampled_from(["Seoul", "S.Korea", "ROK", "rok", "operational control", "OPCON"])
+        | st.sampled_from(["talks", "said", "the", "—", "’s", "Séoul", "\n"]),
+        max_size=40,
+    ).map(" ".join)
+)
+def test_lazy_spans_equal_eager_spans(text: str) -> None:
+    """Spans worked out on first access are those the evaluator gives right away, and
+    spans read in any order of matches are the same."""
+    queries = [KOREA_QUERY, "seoul OR rok", "case:ROK NEAR/3 seoul", '"operational control"']
+    doc = {
+        "entities": KOREA_ENTITIES,
+        "rules": [{"id": f"r{i}", "query": x} for i, x in enumerate(queries)],
+    }
+    rs = RuleSet.from_source(yaml.safe_dump(doc, allow_unicode=True))
+    article = Article(title="Seoul talks", text=text)
+    lazy = rs.match(article)
+    ev = Evaluator(article)
+    for m in reversed(lazy):
+        node = rs._nodes[rs._by_id[m.rule_id]]
+        eager = Match(m.rule_id, m.rule_name, m.rule, spans(ev, ev.eval(node) or []))
+        assert m.spans == eager.spans
+        assert m == eager
+    assert rs.match(article) == lazy
+
+
+def test_match_without_spans_has_none() -> None:
+    """A Match built without spans (as callers and tests do) has an empty list of them."""
+    rule = Rule("r", "r", "x")
+    assert Match("r", "r", rule).spans == []
+    assert Match("r", "r", rule).snippets == []
 
 
 def test_rule_fires_once_per_article() -> None:

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from monitor import query as q
 from monitor.article import Article
 from monitor.checks import Compiler
+from monitor.codegen import CodeCompiler
 from monitor.errors import ConfigErrors
 from monitor.evaluate import MAX_FIELD_CHARS, Evaluator
-from monitor.prefilter import Index, triggers
+from monitor.prefilter import Index, Scanner, filing, triggers
 from monitor.rules import RuleSet
 from monitor.textnorm import normalize
 from monitor.words import Tokens, fold, fold_words, split
@@ -148,45 +149,87 @@ def test_token_offsets_agree_with_words(text: str) -> None:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("korea", {("korea", False)}),
-        ('"south korea"', {("korea", False)}),
-        ('"the pyongyang"', {("pyongyang", False)}),
-        ("deter*", {("deter", True)}),
-        ('"nuclear deter*"', {("nuclear", False)}),
-        ("case:ROK", {("rok", False)}),
-        ("korea OR japan", {("korea", False), ("japan", False)}),
-        ("the AND pyongyang", {("pyongyang", False)}),
-        ("korea AND NOT japan", {("korea", False)}),
+        ("korea", {"korea"}),
+        ('"south korea"', {" south korea "}),
+        ('"the pyongyang"', {" the pyongyang "}),
+        ("deter*", {" deter"}),
+        ('"nuclear deter*"', {" nuclear deter"}),
+        ("case:ROK", {"rok"}),
+        ('case:"ROK Army"', {" rok army "}),
+        ("korea OR japan", {"korea", "japan"}),
+        ("the AND pyongyang", {"pyongyang"}),
+        ('"south korea" AND korea', {" south korea "}),
+        ("korea AND NOT japan", {"korea"}),
         ("NOT japan", None),
         ("korea OR NOT japan", None),
         ("/x+/", None),
         ("site:example.com", None),
-        ("title:korea", {("korea", False)}),
-        ("alpha NEAR/3 alphabetical", {("alphabetical", False)}),
+        ("title:korea", {"korea"}),
+        ("alpha NEAR/3 alphabetical", {"alphabetical"}),
     ],
 )
-def test_triggers(query: str, expected: set[tuple[str, bool]] | None) -> None:
-    """Rules are filed under words that must be present; NOT never selects."""
+def test_triggers(query: str, expected: set[str] | None) -> None:
+    """Rules are filed under keys that must be present; NOT never selects."""
     assert triggers(q.parse(query)) == expected
 
 
-def test_candidates_use_words_and_stems() -> None:
-    """Only rules whose trigger words or stems occur are candidates; others are skipped."""
-    nodes = [q.parse(s) for s in ("korea", "deter*", "NOT x", "japan AND china")]
-    index = Index(nodes)
-    ev = Evaluator(Article(text="Korea deterrence japan"))
-    assert index.candidates(ev.words[2], ev.joined[2]) == [0, 1, 2, 3]
-    ev = Evaluator(Article(text="nothing here"))
-    assert index.candidates(ev.words[2], ev.joined[2]) == [2]
+def _present(index: Index, article: Article) -> tuple[set[str], set[str]]:
+    ev = Evaluator(article)
+    return ev.words[2], Scanner(index.keys).scan(ev.joined)[2]
 
 
-def test_many_stems_use_buckets() -> None:
-    """With many prefix stems, candidates come from the per-word bucket look-up."""
-    nodes = [q.parse(f"word{i:02d}*") for i in range(20)]
-    index = Index(nodes)
-    assert index.few_stems is None
-    ev = Evaluator(Article(text="word03x word17 word2 other"))
-    assert index.candidates(ev.words[2], ev.joined[2]) == [3, 17]
+def test_candidates_use_words_phrases_and_stems() -> None:
+    """Only rules whose trigger words, phrases or stems occur are candidates; an AND needs
+    its two rarest clauses present."""
+    queries = ("korea", "deter*", "NOT x", "japan AND china", '"south korea"', "dete*")
+    index = Index([q.parse(s) for s in queries])
+    got = index.candidates(*_present(index, Article(text="Korea deterrence japan")))
+    assert got == [0, 1, 2, 5]
+    got = index.candidates(*_present(index, Article(text="Korea: China and Japan")))
+    assert got == [0, 2, 3]
+    assert index.candidates(*_present(index, Article(text="South Korea"))) == [0, 2, 4]
+    assert index.candidates(*_present(index, Article(text="nothing here"))) == [2]
+
+
+@pytest.mark.parametrize(
+    ("query", "keys", "seconds"),
+    [
+        ("korea", {"korea"}, set()),
+        ("korea AND pyongyang", {"pyongyang"}, {"korea"}),
+        ("(korea OR japan) AND pyongyang", {"pyongyang"}, {"korea", "japan"}),
+        ('title:(korea AND "kim jong")', {" kim jong "}, {"korea"}),
+        ("korea NEAR/3 pyongyang", {"pyongyang"}, {"korea"}),
+        ("korea AND NOT japan", {"korea"}, set()),
+        ("korea OR (japan AND chinese)", {"korea", "chinese"}, set()),
+        ("NOT japan", set(), set()),
+    ],
+)
+def test_filing(query: str, keys: set[str], seconds: set[str]) -> None:
+    """A rule is filed under its rarest clause's keys and, for an AND, the next rarest's."""
+    first, second = filing(q.parse(query))
+    assert (set(first), set(second)) == (keys, seconds)
+
+
+def test_scanner_tells_title_from_body() -> None:
+    """Keys are reported for the field they occur in, never across the two fields."""
+    scanner = Scanner([" south korea ", " deter", " korea seoul "])
+    ev = Evaluator(Article(title="South Korea", text="Seoul deterrence"))
+    assert scanner.scan(ev.joined) == ({" south korea "}, {" deter"}, {" south korea ", " deter"})
+
+
+def test_common_keys_are_refiled_without_changing_results() -> None:
+    """A key seen in most articles gets its rules filed under a rarer key; the rules that
+    fire stay the same before and after."""
+    rs = ruleset("(zebra OR yak) AND something", "something OR yak")
+    common = Article(text="something here")
+    rare = Article(text="something about a yak")
+    assert rs._index.filed[0][0] == ("something",)
+    for _ in range(40):
+        assert [m.rule_id for m in rs.match(common)] == ["r1"]
+    assert set(rs._index.filed[0][0]) == {"zebra", "yak"}
+    assert set(rs._index.filed[1][0]) == {"something", "yak"}
+    assert [m.rule_id for m in rs.match(rare)] == ["r0", "r1"]
+    assert rs._index.candidates(*_present(rs._index, common)) == [1]
 
 
 # ------------------------------------------------------------------------------- limits
@@ -354,10 +397,18 @@ def test_fast_engine_matches_reference(
     matches = rs.match(article)
     assert [m.rule_id for m in matches] == expected, ([s for s, _ in queries], title, body)
     ev = Evaluator(article)
-    compiler = Compiler()
-    for source, _ in queries:
-        node = q.parse(source, {k: [q.parse_alias(a) for a in v] for k, v in ENTITIES.items()})
-        assert compiler.compile(node)(ev) is (ev.eval(node) is not None), source
+    compiler, coder = Compiler(), CodeCompiler()
+    nodes = [
+        q.parse(source, {k: [q.parse_alias(a) for a in v] for k, v in ENTITIES.items()})
+        for source, _ in queries
+    ]
+    fast = [coder.compile(node) for node in nodes]
+    present = coder.present(ev)
+    assert Scanner(coder.keys).scan(ev.joined) == present
+    for node, check in zip(nodes, fast, strict=True):
+        holds = ev.eval(node) is not None
+        assert compiler.compile(node)(ev) is holds, node.src
+        assert check(ev.words, present, ev) is holds, node.src
     _spans_are_reference_words(matches, queries, article, fields)
 
 
