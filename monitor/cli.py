@@ -44,6 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except MonitorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (RecursionError, MemoryError) as exc:  # input beyond what we can hold: say so
+        print(
+            f"error: input too large or too deeply nested ({type(exc).__name__})", file=sys.stderr
+        )
+        return EXIT_ERROR
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -469,7 +469,11 @@ class _Parser:
         if tok is not None and tok.kind == "NOT":
             self.take()
             self.need_operand(tok)
+            self.depth += 1  # NOT NOT NOT ... nests like parentheses do
+            if self.depth > MAX_DEPTH:
+                raise QueryError("NOT repeated too many times", tok.start)
             child = self.parse_unary()
+            self.depth -= 1
             return Not(child, self.src(tok.start), tok.start)
         return self.parse_primary()
 

@@ -158,8 +158,11 @@ class RuleSet:
         self._scanner = Scanner(compiler.keys | self._index.keys)
 
     @classmethod
-    def from_files(cls, paths: Sequence[str | Path]) -> RuleSet:
-        """Rules from files and folders (each ``*.yml``/``*.yaml`` in a folder, sorted)."""
+    def from_files(cls, paths: Sequence[str | Path] | str | Path) -> RuleSet:
+        """Rules from files and folders (each ``*.yml``/``*.yaml`` in a folder, sorted);
+        one path may be given on its own."""
+        if isinstance(paths, str | Path):
+            paths = [paths]
         with _no_gc():
             loader = _Loader()
             for path in paths:

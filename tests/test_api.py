@@ -41,6 +41,12 @@ def test_bad_rules_raise_config_error_with_position(tmp_path: Path) -> None:
     assert f"{path}:3:" in str(info.value)
 
 
+def test_from_files_takes_one_path_on_its_own() -> None:
+    """A single folder as a string is one path, not a sequence of characters."""
+    rules = monitor.RuleSet.from_files(str(ROOT / "rules"))
+    assert "korea-opcon" in [r.id for r in rules.rules]
+
+
 def test_unknown_name_is_an_attribute_error() -> None:
     """The lazy namespace still refuses names it does not have."""
     with pytest.raises(AttributeError):

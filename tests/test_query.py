@@ -177,6 +177,7 @@ def test_parse_structure(query: str, expected: str) -> None:
         ("NOT a NEAR b", 0, "NEAR needs a word, phrase or group on each side, not 'NOT a'"),
         ("a ONEAR lang:en", 8, "ONEAR needs a word, phrase or group on each side"),
         ("(" * 101 + "a" + ")" * 101, 100, "nested too deeply"),
+        ("NOT " * 101 + "a", 400, "NOT repeated too many times"),
     ],
 )
 def test_parse_errors(query: str, offset: int, message: str) -> None:
