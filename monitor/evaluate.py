@@ -32,7 +32,7 @@ from typing import Any
 
 from monitor import query as q
 from monitor.article import Article
-from monitor.words import Tokens, find
+from monitor.words import Tokens, find, fold
 
 FIELDS = ("title", "body")
 BOTH = (0, 1)
@@ -91,6 +91,12 @@ class Evaluator:
             self._pairs[s] = found
         return found
 
+    def for_spans(self) -> None:
+        """Get ready to evaluate many queries for their spans: each field's word positions
+        are indexed at once, rather than scanned for word after word."""
+        for toks in self.fields:
+            toks.use_index()
+
     def meta(self, name: str) -> str:
         """The article's ``site``, ``source`` or ``lang``, worked out once per article."""
         value = self._meta.get(name)
@@ -129,8 +135,13 @@ class Evaluator:
         """Every occurrence of ``term`` in the fields of ``scope``."""
         out: list[Occ] = []
         last = len(term.words) - 1
+        # A field without the (whole) first word has no occurrence: skip the search there.
+        first = fold(term.words[0]) if term.exact else term.words[0]
+        whole = last > 0 or not term.prefix
         for f in scope:
             toks = self.fields[f]
+            if whole and first not in toks.words:
+                continue
             found = find(toks, term.words, term.exact, term.prefix)
             if found:
                 starts, ends = toks.starts, toks.ends

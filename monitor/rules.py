@@ -53,6 +53,7 @@ FILE_KEYS = ("entities", "rules")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*\Z")
 _ENTITY_RE = re.compile(r"[^\s()\"@]+\Z")
 _SPACE = re.compile(r"\s")
+_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
 
 
 # ------------------------------------------------------------------------------ public values
@@ -114,6 +115,7 @@ class Match:
         if self._spans is None:
             assert self._whence is not None
             ev, node = self._whence
+            ev.for_spans()
             self._spans = spans(ev, ev.eval(node, BOTH) or [])
             self._whence = None
         return self._spans
@@ -231,8 +233,9 @@ def make_span(field_name: str, text: str, start: int, end: int) -> Span:
         lo = space.end() if space else lo
     hi = min(len(text), end + SNIPPET_CONTEXT)
     if hi < len(text) and not text[hi].isspace():
-        spaces = [m.start() for m in _SPACE.finditer(text, end, hi)]
-        hi = spaces[-1] if spaces else hi
+        # The last space before ``hi``, found by one greedy match rather than every space.
+        last = _LAST_SPACE.match(text, end, hi)
+        hi = last.end() - 1 if last else hi
     lead = "…" if lo > 0 else ""
     left = lead + text[lo:start].lstrip()
     right = text[end:hi].rstrip() + ("…" if hi < len(text) else "")

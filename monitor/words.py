@@ -280,6 +280,11 @@ class Tokens:
             self._positions[word] = found
         return found
 
+    def use_index(self) -> None:
+        """Answer :meth:`positions` from the index of every word from the next word on: worth
+        it when many words will be asked for (spans of fired rules), not for a few."""
+        self._calls = max(self._calls, _SCANS_BEFORE_INDEX)
+
     @property
     def starts(self) -> list[int]:
         """Start offset of each word."""
@@ -376,6 +381,11 @@ def find(toks: Tokens, words: tuple[str, ...], exact: bool, prefix: bool) -> lis
         if len(found) < len(anchor):
             anchor, at = found, k
     seq = toks.folded
+    if not prefix:
+        # Whole words only: compare a slice of the folded words with the phrase (a slice
+        # that runs off the end is shorter, so never equal).
+        phrase = list(words)
+        return [p for p in (q - at for q in anchor) if p >= 0 and seq[p : p + n] == phrase]
     size = len(seq)
     for q in anchor:
         p = q - at

@@ -17,9 +17,9 @@ from monitor.codegen import CodeCompiler
 from monitor.errors import ConfigErrors
 from monitor.evaluate import MAX_FIELD_CHARS, Evaluator
 from monitor.prefilter import Index, Scanner, filing, triggers
-from monitor.rules import RuleSet
+from monitor.rules import SNIPPET_CONTEXT, RuleSet, make_span
 from monitor.textnorm import normalize
-from monitor.words import Tokens, fold, fold_words, split
+from monitor.words import Tokens, find, fold, fold_words, split
 
 ENTITIES = {"ent1": ["alpha beta", "case:Gamma", "delt*"], "ent2": ["béta", "Straße"]}
 
@@ -141,6 +141,29 @@ def test_token_offsets_agree_with_words(text: str) -> None:
     toks = Tokens(normalize(text))
     assert [toks.text[s:e] for s, e in zip(toks.starts, toks.ends, strict=True)] == toks.raw
     assert len(toks.raw) == len(toks.folded)
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_phrase_positions_scanned_or_indexed(indexed: bool) -> None:
+    """Phrases are found the same whether word positions are scanned or indexed, including
+    a phrase that would run off the end of the field."""
+    toks = Tokens("war and peace and war and peace and war")
+    if indexed:
+        toks.use_index()
+    assert find(toks, ("war", "and"), False, False) == [0, 4]
+    assert find(toks, ("and", "war"), False, False) == [3, 7]
+    assert find(toks, ("peace", "and", "war"), False, False) == [2, 6]
+    assert find(toks, ("war", "and", "peace"), False, False) == [0, 4]
+    assert find(toks, ("and", "pea"), False, True) == [1, 5]
+
+
+def test_snippet_is_cut_at_the_last_space_before_its_end() -> None:
+    """The snippet's right side ends at the last space within SNIPPET_CONTEXT characters."""
+    text = "x " + "word " * 11 + "abcdefghij" * 10  # a letter right at the limit
+    span = make_span("body", text, 0, 1)
+    assert span.snippet == text[: text.rindex(" ", 0, 1 + SNIPPET_CONTEXT)] + "…"
+    assert span.snippet == "x" + " word" * 11 + "…"
+    assert span.highlight == (0, 1)
 
 
 # ------------------------------------------------------------------------- prefilter index
