@@ -112,26 +112,24 @@ class CodeCompiler:
         return f"({_const(consts, key)} in P[{s}])", _CHEAP
 
     def any_of(self, kids: Iterable[q.Node], s: int, consts: list[Any]) -> tuple[str, int]:
-        words, keys, others = _split(kids)
-        parts: list[tuple[str, int]] = []
-        if words:
-            parts.append(_set_test(words, "W", s, consts, any_of=True))
-        if keys:
-            self.keys.update(keys)
-            parts.append(_set_test(keys, "P", s, consts, any_of=True))
-        parts += sorted((self.expr(k, s, consts) for k in others), key=lambda p: p[1])
-        return _join(parts, " or "), max(c for _, c in parts)
+        return self._combine(kids, s, consts, any_of=True)
 
     def all_of(self, kids: Iterable[q.Node], s: int, consts: list[Any]) -> tuple[str, int]:
+        return self._combine(kids, s, consts, any_of=False)
+
+    def _combine(
+        self, kids: Iterable[q.Node], s: int, consts: list[Any], *, any_of: bool
+    ) -> tuple[str, int]:
+        """OR (``any_of``) or AND of ``kids``: set tests first, the rest cheapest first."""
         words, keys, others = _split(kids)
         parts: list[tuple[str, int]] = []
         if words:
-            parts.append(_set_test(words, "W", s, consts, any_of=False))
+            parts.append(_set_test(words, "W", s, consts, any_of=any_of))
         if keys:
             self.keys.update(keys)
-            parts.append(_set_test(keys, "P", s, consts, any_of=False))
+            parts.append(_set_test(keys, "P", s, consts, any_of=any_of))
         parts += sorted((self.expr(k, s, consts) for k in others), key=lambda p: p[1])
-        return _join(parts, " and "), max(c for _, c in parts)
+        return _join(parts, " or " if any_of else " and "), max(c for _, c in parts)
 
 
 class _TooBig(Exception):
