@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
@@ -105,6 +106,13 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[object]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp client session (for talking to sinks and receivers)."""
+    async with aiohttp.ClientSession() as s:
+        yield s
 
 
 @pytest.fixture

@@ -55,6 +55,20 @@ def config_with(tmp_path: Path, rules: str, extra: str = "") -> Path:
     return cfg
 
 
+async def start_daemon(config: Path) -> asyncio.subprocess.Process:
+    """``news-monitor run -c config`` as a child process, its stderr piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor",
+        "run",
+        "-c",
+        str(config),
+        cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 def test_check_accepts_the_shipped_example_config() -> None:
     """`check` on deploy/monitor.example.yml exits 0 with a summary."""
     result = cli("check", "-c", "deploy/monitor.example.yml")
@@ -106,16 +120,7 @@ async def test_run_serves_health_and_drains_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     cfg = config_with(tmp_path, rules).read_text().replace("127.0.0.1:0", f"127.0.0.1:{port}")
     (tmp_path / "monitor.yml").write_text(cfg)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor",
-        "run",
-        "-c",
-        str(tmp_path / "monitor.yml"),
-        cwd=ROOT,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_daemon(tmp_path / "monitor.yml")
     try:
         async with aiohttp.ClientSession() as session:
             for _ in range(200):
@@ -196,16 +201,7 @@ async def test_second_signal_stops_at_once_without_traceback(tmp_path: Path) -> 
         )
         cfg = config_with(tmp_path, rules, extra).read_text().replace("feeds: []\n", "", 1)
         (tmp_path / "monitor.yml").write_text(cfg)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "monitor",
-            "run",
-            "-c",
-            str(tmp_path / "monitor.yml"),
-            cwd=ROOT,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await start_daemon(tmp_path / "monitor.yml")
         try:
             await asyncio.wait_for(seen.wait(), 30)
             proc.send_signal(signal.SIGTERM)

@@ -67,19 +67,11 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
-    rec.server = TestServer(app, host="127.0.0.1")
-    await rec.server.start_server()
-    try:
-        yield rec
-    finally:
-        rec.release.set()
-        await rec.server.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+    async with serve(app) as rec.server:
+        try:
+            yield rec
+        finally:
+            rec.release.set()
 
 
 @pytest.fixture

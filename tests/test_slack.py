@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import Block
 from monitor.errors import DeliveryError
 from monitor.hit import Hit
 from monitor.sinks.slack import SlackSink, build_message, clip, clip_left, feed_text, highlight
+from tests.e2e import serve
 
 HOSTILE = "<!channel> <@U0ADMIN> <https://evil|Reset password> & <!here|here>"
 ENTITY_OR_NOT_AMP = re.compile(r"&(?!amp;|lt;|gt;)")
@@ -54,18 +55,8 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
     app.router.add_post("/{tail:.*}", rec.handle)
-    rec.server = TestServer(app, host="127.0.0.1")
-    await rec.server.start_server()
-    try:
+    async with serve(app) as rec.server:
         yield rec
-    finally:
-        await rec.server.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def make_hit(**article: Any) -> Hit:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,17 +24,11 @@ from monitor.errors import ConfigError, DeliveryError
 from monitor.hit import Hit
 from monitor.sinks.http import parse_retry_after
 from monitor.sinks.webhook import WebhookSink
+from tests.conftest import free_port
+from tests.e2e import serve
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"an older key that is rotating out").decode()
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -71,19 +64,11 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
-    rec.server = TestServer(app, host="127.0.0.1")
-    await rec.server.start_server()
-    try:
-        yield rec
-    finally:
-        rec.release.set()
-        await rec.server.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+    async with serve(app) as rec.server:
+        try:
+            yield rec
+        finally:
+            rec.release.set()
 
 
 def make_hit(hid: str = "h_0123456789abcdef01234567") -> Hit:
