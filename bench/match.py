@@ -3,26 +3,35 @@
 Builds ~5 KB articles from the shared corpus pages (../shared/corpus/pages, cleaned with
 ``monitor.extract`` and cached next to the corpus list in a temp file), generates realistic
 rule files from the corpus vocabulary (entities with aliases and ``case:`` forms, phrases,
-AND/OR/NOT, some NEAR/ONEAR, prefixes, a few regexes, field and metadata scopes), and prints:
+AND/OR/NOT, some NEAR/ONEAR, prefixes, a few regexes, field and metadata scopes).
 
-- load time of the rule files through ``RuleSet.from_files`` and memory (tracemalloc peak of
-  loading, RSS growth, peak RSS of the process);
+The rules name rare words and names (a desk's rules are about specific things). By default
+they are drawn from the pages *and* the real feeds of the corpus (../shared/corpus/feeds),
+so, as on a real desk, most of what the rules name is not in a given article; ``--dense``
+draws them from the pages alone, the very text the articles are made of, so that about ten
+times as many rules fire (0.15 % of all rules on every article): a stress test of the cost
+of firing rules and of their spans. It prints:
+
+- load time of the rule files through ``load_resident`` (as the daemon loads them) and
+  memory (tracemalloc peak of loading, RSS growth, peak RSS of the process);
 - matching throughput of ``RuleSet.match`` (CPU time), alone and with every match's spans
   read (spans are computed on first access; the daemon reads them for each hit). The index
-  learns which words are common from the articles it sees, and the figures are taken after
-  it has seen the articles twice (once to count fired rules, once to count candidates);
+  learns which words are common from the articles it sees, refiling rules on the way (a
+  pause of up to a second at 100k rules, early on); the figures are taken after it has
+  seen WARM_UP articles;
 - the same figure for a naive matcher, one Python ``re`` search per term and per rule, run in
   the same process on a slice of the rules and scaled to the full count (labelled as such).
 
 No assertions: the figures are for people.
 
-    .venv/bin/python bench/match.py [--rules 10000 100000] [--articles 300] [--seed 1]
+    .venv/bin/python bench/match.py [--rules 10000 100000] [--articles 300] [--seed 1] [--dense]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import html
 import json
 import pickle
 import random
@@ -43,16 +52,19 @@ from monitor import query as q
 from monitor.article import Article
 from monitor.clean import extract
 from monitor.evaluate import Evaluator
-from monitor.rules import RuleSet
+from monitor.rules import RuleSet, load_resident
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 ARTICLE_CHARS = 5000
 RULES_PER_FILE = 2000
 NAIVE_SLICE = 1000
+WARM_UP = 1000
 RARE_PAGES = 2
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _CAP = re.compile(r"\b[A-Z][a-z]{2,}(?: [A-Z][a-z]{2,})+")
+_TAG = re.compile(r"<[^>]*>")
+_ITEM = re.compile(r"<(?:item|entry)[\s>].*?</(?:item|entry)>", re.DOTALL)
 
 
 # -------------------------------------------------------------------------------- articles
@@ -75,6 +87,18 @@ def load_texts(corpus: Path) -> list[tuple[str, str, str]]:
     return out
 
 
+def feed_texts(corpus: Path) -> list[tuple[str, str, str]]:
+    """("", text, "") of every entry of every corpus feed, tags and entities stripped (for
+    the rules' vocabulary only: no parser needed)."""
+    out = []
+    for path in sorted((corpus / "feeds").rglob("*.xml")):
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        for item in _ITEM.findall(raw):
+            text = _TAG.sub(" ", html.unescape(_TAG.sub(" ", item)))  # markup, then escaped
+            out.append(("", text, ""))
+    return out
+
+
 def make_articles(texts: list[tuple[str, str, str]], count: int) -> list[Article]:
     """``count`` articles of about ARTICLE_CHARS characters, cycling through the corpus."""
     bodies = " ".join(t for _, t, _ in texts)
@@ -94,18 +118,18 @@ def make_articles(texts: list[tuple[str, str, str]], count: int) -> list[Article
 class Vocabulary:
     """Words, names and phrases an analyst would write rules about, drawn from the corpus."""
 
-    def __init__(self, texts: list[tuple[str, str, str]]) -> None:
-        # Document frequency: a desk's rules name specific things, which few pages mention;
-        # words that many pages share only narrow a rule down (the ``common`` pool).
+    def __init__(
+        self, texts: list[tuple[str, str, str]], more: list[tuple[str, str, str]] = ()
+    ) -> None:
+        # Document frequency: a desk's rules name specific things, which few documents
+        # mention; words that many pages share only narrow a rule down (the ``common`` pool,
+        # from the pages alone). ``more`` documents widen what the rules can be about.
+        self.words, self.names = _rare(texts + list(more))
         pages: Counter[str] = Counter()
-        names: Counter[str] = Counter()
-        for title, text, _ in texts:
+        for _, text, _ in texts:
             pages.update({w.lower() for w in _WORD.findall(text)})
-            names.update(set(_CAP.findall(title + " " + text)))
-        self.words = sorted(w for w, c in pages.items() if c <= RARE_PAGES and len(w) >= 4)
         self.common = sorted(w for w, c in pages.items() if RARE_PAGES < c < len(texts) // 4)
         self.latin = [w for w in self.words if w.isascii()]
-        self.names = sorted(n for n, c in names.items() if len(n) < 30 and c <= RARE_PAGES)
         self.sites = sorted({u.split("/")[2].removeprefix("www.") for _, _, u in texts if u})
 
     def phrase(self, rnd: random.Random) -> str:
@@ -116,6 +140,17 @@ class Vocabulary:
 
     def narrow(self, rnd: random.Random) -> str:
         return rnd.choice(self.common)
+
+
+def _rare(docs: list[tuple[str, str, str]]) -> tuple[list[str], list[str]]:
+    """Words (4+ letters) and capitalised names found in at most RARE_PAGES documents."""
+    words: Counter[str] = Counter()
+    names: Counter[str] = Counter()
+    for title, text, _ in docs:
+        words.update({w.lower() for w in _WORD.findall(text)})
+        names.update(set(_CAP.findall(title + " " + text)))
+    rare = sorted(w for w, c in words.items() if c <= RARE_PAGES and len(w) >= 4)
+    return rare, sorted(n for n, c in names.items() if len(n) < 30 and c <= RARE_PAGES)
 
 
 def entity_block(vocab: Vocabulary, rnd: random.Random, count: int) -> dict[str, list[str]]:
@@ -219,7 +254,7 @@ def load_rules(folder: Path, trace: bool) -> tuple[RuleSet, float, float, float]
     if trace:
         tracemalloc.start()
     start = time.perf_counter()
-    rs = RuleSet.from_files([folder])
+    rs = load_resident([folder])
     elapsed = time.perf_counter() - start
     peak = 0.0
     if trace:
@@ -250,6 +285,8 @@ def bench_count(vocab: Vocabulary, count: int, articles: list[Article], args: An
             del rs
             gc.collect()
             rs, _, traced, _ = load_rules(Path(tmp), trace=True)
+    for i in range(WARM_UP):
+        rs.match(articles[i % len(articles)])
     hits = sum(len(rs.match(a)) for a in articles) / len(articles)
     tried = sum(len(rs._index.candidates(*_scope_all(rs, a))) for a in articles) / len(articles)
     print(f"{count} rules: loaded in {secs:.2f} s, RSS +{grown:.0f} MB", end="")
@@ -286,12 +323,17 @@ def main() -> int:
     parser.add_argument("--articles", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--tracemalloc", action="store_true", help="also trace allocations")
+    parser.add_argument("--dense", action="store_true", help="rule words from the pages only")
     args = parser.parse_args()
     texts = load_texts(args.corpus)
     articles = make_articles(texts, args.articles)
-    vocab = Vocabulary(texts)
+    vocab = Vocabulary(texts, [] if args.dense else feed_texts(args.corpus))
     size = sum(len(a.text) + len(a.title) for a in articles) / len(articles)
-    print(f"{len(articles)} articles of {size:.0f} chars; vocabulary {len(vocab.words)} words")
+    source = "pages (--dense)" if args.dense else "pages and feeds"
+    print(
+        f"{len(articles)} articles of {size:.0f} chars; rules drawn from the {source}: "
+        f"{len(vocab.words)} rare words, {len(vocab.names)} names"
+    )
     for count in args.rules:
         bench_count(vocab, count, articles, args)
     print(f"peak RSS of the process {peak_rss_mb():.0f} MB")

@@ -54,7 +54,8 @@ _COMMON = frozenset(
     september october november december""".split()  # noqa: SIM905 - a word list reads best as text
 )
 _PRIOR_WEIGHT = 8.0  # how many articles the first guess of a key's rarity counts for
-_HOT = 0.02  # a key in more than this share of articles gets its rules refiled
+_HOT = 0.02  # a key in more than this share of articles gets its rules refiled…
+_HOT_COUNT = 4  # …once it was seen in this many (one sighting in a few articles is noise)
 _FIRST_REFILE = 32  # articles counted before the first refiling; then ×4 each time
 _LAST_REFILE_STEP = 1 << 15
 _COUNT_ALL_UNTIL = 64  # after this many articles, count one in _SAMPLE
@@ -160,29 +161,75 @@ def _clauses(node: q.Node, rarity: Estimate) -> list[set[str]]:
     return [] if found is None else [found]
 
 
+Postings = dict[str, tuple[int, ...]]
+Seconds = dict[str, tuple[tuple[str, tuple[int, ...]], ...]]
+
+
 class _Table:
     """Rules by key, never changed once built (refiling makes anew): ``postings[key]`` are
-    the rules filed under ``key`` alone, ``pairs[key][second]`` those that also need
-    ``second``."""
+    the rules filed under ``key`` alone, and ``seconds[key]`` holds ``(second, rules)``
+    for the rules filed under ``key`` that also need ``second`` (a tuple, quick to walk).
+    ``words``/``keys`` split the keys of ``postings`` into words and phrase or prefix keys,
+    and ``pair_words``/``pair_keys`` those of ``seconds``."""
 
-    __slots__ = ("keys", "pair_keys", "pairs", "postings", "words")
+    __slots__ = ("keys", "pair_keys", "pair_words", "postings", "seconds", "words")
 
-    def __init__(
+    def __init__(self, postings: Postings, seconds: Seconds) -> None:
+        # Tuples of ints and strings are left alone by the cycle collector, which would
+        # otherwise walk every posting of 100k rules on each full collection.
+        self.postings = postings
+        self.seconds = seconds
+        self.words, self.keys = _split_keys(postings)
+        self.pair_words, self.pair_keys = _split_keys(seconds)
+
+    @classmethod
+    def build(
+        cls,
+        postings: Mapping[str, Sequence[int]],
+        pairs: Mapping[str, Mapping[str, Sequence[int]]],
+    ) -> _Table:
+        return cls(
+            {k: tuple(v) for k, v in postings.items()}, {k: _items(v) for k, v in pairs.items()}
+        )
+
+    def changed(
         self,
         postings: Mapping[str, Sequence[int]],
         pairs: Mapping[str, Mapping[str, Sequence[int]]],
-    ) -> None:
-        # Tuples of ints (and dicts of them) are left alone by the cycle collector, which
-        # would otherwise walk every posting of 100k rules on each full collection.
-        self.postings = {k: _frozen(v) for k, v in postings.items()}
-        self.pairs = {k: {s: _frozen(r) for s, r in inner.items()} for k, inner in pairs.items()}
-        self.words = frozenset(k for k in postings if not k.startswith(" "))
-        self.keys = frozenset(k for k in postings if k.startswith(" "))
-        self.pair_keys = frozenset(pairs)
+    ) -> _Table:
+        """A new table with the entries of the keys given replaced (an empty one removes
+        its key); the rest is shared with this one, so refiling costs what it changes."""
+        new = _Table.__new__(_Table)
+        new.postings, new.seconds = dict(self.postings), dict(self.seconds)
+        for key, rules in postings.items():
+            if rules:
+                new.postings[key] = tuple(rules)
+            else:
+                new.postings.pop(key, None)
+        for key, inner in pairs.items():
+            items = _items(inner)
+            if items:
+                new.seconds[key] = items
+            else:
+                new.seconds.pop(key, None)
+        words, keys = _split_keys({k: () for k in postings if k in new.postings})
+        gone = frozenset(postings)
+        new.words, new.keys = (self.words - gone) | words, (self.keys - gone) | keys
+        words, keys = _split_keys({k: () for k in pairs if k in new.seconds})
+        gone = frozenset(pairs)
+        new.pair_words = (self.pair_words - gone) | words
+        new.pair_keys = (self.pair_keys - gone) | keys
+        return new
 
 
-def _frozen(rules: Sequence[int]) -> tuple[int, ...]:
-    return rules if isinstance(rules, tuple) else tuple(rules)
+def _items(inner: Mapping[str, Sequence[int]]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    return tuple((s, tuple(r)) for s, r in inner.items() if r)
+
+
+def _split_keys(table: Mapping[str, object]) -> tuple[frozenset[str], frozenset[str]]:
+    """The keys of ``table`` that are words, and those that are phrase or prefix keys."""
+    keys = frozenset(k for k in table if k.startswith(" "))
+    return frozenset(table.keys() - keys), keys
 
 
 def _file(
@@ -214,7 +261,7 @@ class Index:
                 _file(i, where, postings, pairs)
             else:
                 self.always.append(i)
-        self._table = _Table(postings, pairs)
+        self._table = _Table.build(postings, pairs)
         # Every key a rule could be filed under: their counts are what refiling compares.
         every = {term_key(t) for node in nodes for t in q.terms(node) if isinstance(t, q.Term)}
         self.keys = frozenset(k for k in every if k.startswith(" "))
@@ -233,12 +280,11 @@ class Index:
         postings = table.postings
         picked = set(chain.from_iterable(map(postings.__getitem__, words & table.words)))
         picked.update(chain.from_iterable(map(postings.__getitem__, keys & table.keys)))
-        if table.pairs:
-            present = words | keys
-            for key in present & table.pair_keys:
-                inner = table.pairs[key]
-                for second in inner.keys() & present:
-                    picked.update(inner[second])
+        seconds = table.seconds
+        for key in chain(words & table.pair_words, keys & table.pair_keys):
+            for second, rules in seconds[key]:
+                if second in words or second in keys:
+                    picked.update(rules)
         picked.update(self.always)
         self.learn(words, keys)
         return sorted(picked)
@@ -267,11 +313,11 @@ class Index:
     def refile(self) -> None:
         """File again the rules under keys that turned out common, under their rarest keys."""
         table = self._table
-        limit = _HOT * self._counted
+        limit = max(_HOT * self._counted, _HOT_COUNT - 1)
         hot = [k for k, n in self._counts.items() if n > limit and k not in self._settled]
         self._settled.update(hot)
         rules = {i for key in hot for i in table.postings.get(key, ())}
-        rules.update(i for key in hot for rs in table.pairs.get(key, {}).values() for i in rs)
+        rules.update(i for key in hot for _, rs in table.seconds.get(key, ()) for i in rs)
         moved: dict[int, Filing] = {}
         for i in sorted(rules):
             where = filing(self._nodes[i], self.rarity)
@@ -289,19 +335,9 @@ class Index:
         touched = old_keys | new_keys
         plain = {k: [i for i in table.postings.get(k, ()) if i not in moved] for k in touched}
         paired = {
-            k: {s: [i for i in rs if i not in moved] for s, rs in table.pairs.get(k, {}).items()}
+            k: {s: [i for i in rs if i not in moved] for s, rs in table.seconds.get(k, ())}
             for k in touched
         }
         for i in moved:
             _file(i, self.filed[i], plain, paired)
-        postings: dict[str, Sequence[int]] = {**table.postings, **plain}
-        pairs: dict[str, Mapping[str, Sequence[int]]] = {**table.pairs, **paired}
-        for key in touched:
-            if not postings[key]:
-                del postings[key]
-            inner = {s: rs for s, rs in paired[key].items() if rs}
-            if inner:
-                pairs[key] = inner
-            else:
-                del pairs[key]
-        return _Table(postings, pairs)
+        return table.changed(plain, paired)
