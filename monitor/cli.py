@@ -24,7 +24,7 @@ from monitor.daemon import Daemon, check_routes, resources
 from monitor.errors import ConfigError, ConfigErrors, MonitorError
 from monitor.fetch import Fetcher, make_session
 from monitor.hit import iso
-from monitor.rules import Match, RuleSet
+from monitor.rules import Match, RuleSet, load_resident
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
@@ -95,10 +95,12 @@ def _parser() -> argparse.ArgumentParser:
 # -- check / run -----------------------------------------------------------------------------
 
 
-def load_all(path_arg: str | None) -> tuple[Config, RuleSet]:
-    """Config and rules, fully validated (no I/O beyond reading files)."""
+def load_all(path_arg: str | None, *, resident: bool = False) -> tuple[Config, RuleSet]:
+    """Config and rules, fully validated (no I/O beyond reading files); ``resident`` rules
+    are kept as the daemon keeps them (see :func:`monitor.rules.load_resident`)."""
     config = load_config(config_path(path_arg))
-    rules = RuleSet.from_files(list(config.rules))
+    paths = list(config.rules)
+    rules = load_resident(paths) if resident else RuleSet.from_files(paths)
     check_routes(rules, config)
     return config, rules
 
@@ -130,7 +132,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config, rules = load_all(args.config)
+    config, rules = load_all(args.config, resident=True)
     logs.configure(json=None if args.log_format is None else args.log_format == "json")
     try:
         asyncio.run(_run(config, rules))
@@ -154,7 +156,7 @@ async def _run(config: Config, rules: RuleSet) -> None:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_stop)
-        loop.add_signal_handler(signal.SIGHUP, daemon.reload_rules)
+        loop.add_signal_handler(signal.SIGHUP, daemon.reload_soon)
         await daemon.run()
 
 

@@ -33,7 +33,7 @@ from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.poller import Poller, poll_once
 from monitor.reload import signature
-from monitor.rules import RuleSet
+from monitor.rules import RuleSet, load_resident
 from monitor.sinks.base import Sink
 from monitor.sinks.slack import SlackSink
 from monitor.sinks.webhook import WebhookSink
@@ -163,6 +163,8 @@ class Daemon:
         # Taken now, close to when the caller loaded the rules, so an edit made while the
         # daemon starts is still noticed.
         self.rules_signature = signature(self.rules_paths)
+        self._reloading = asyncio.Lock()
+        self._background: set[asyncio.Task[bool]] = set()
         self.stop = asyncio.Event()
         self.log = get_logger()
         self.http_port: int | None = None
@@ -181,7 +183,7 @@ class Daemon:
     def reload_rules(self) -> bool:
         """Load the rule files again; keep the running rules when the new ones are bad."""
         try:
-            new = RuleSet.from_files(self.rules_paths)
+            new = load_resident(self.rules_paths)
             check_routes(new, self.config)
         except ConfigError as exc:
             self.log.error("rules not reloaded; the previous rules keep running", error=str(exc))
@@ -197,6 +199,18 @@ class Daemon:
         self.log.info("rules reloaded", rules=len(new.rules))
         return True
 
+    async def reload_in_thread(self) -> bool:
+        """:meth:`reload_rules` in a worker thread, one at a time: loading 100k rules takes
+        seconds, and polls, deliveries and health checks go on meanwhile."""
+        async with self._reloading:
+            return await asyncio.to_thread(self.reload_rules)
+
+    def reload_soon(self) -> None:
+        """Start :meth:`reload_in_thread` (for SIGHUP, whose handler cannot wait)."""
+        task = asyncio.get_running_loop().create_task(self.reload_in_thread())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def watch_rules(self) -> None:
         """Reload the rules when a rule file changes (checked every RULES_POLL seconds)."""
         while True:
@@ -204,7 +218,7 @@ class Daemon:
             current = signature(self.rules_paths)
             if current != self.rules_signature:
                 self.rules_signature = current
-                self.reload_rules()
+                await self.reload_in_thread()
 
     async def ready(self) -> dict[str, str]:
         """Problems that make the daemon not ready, by component."""

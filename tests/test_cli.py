@@ -69,6 +69,24 @@ async def start_daemon(config: Path) -> asyncio.subprocess.Process:
     )
 
 
+async def wait_healthy(session: aiohttp.ClientSession, port: int) -> None:
+    """Until the daemon on ``port`` answers /healthz with 200 (10 s at most)."""
+    for _ in range(200):
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+                assert r.status == 200
+                return
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("the daemon never answered /healthz")
+
+
+async def rules_gauge(session: aiohttp.ClientSession, port: int) -> str:
+    """The ``news_monitor_rules`` line of /metrics."""
+    async with session.get(f"http://127.0.0.1:{port}/metrics") as r:
+        return next(x for x in (await r.text()).splitlines() if x.startswith("news_monitor_rules"))
+
+
 def test_check_accepts_the_shipped_example_config() -> None:
     """`check` on deploy/monitor.example.yml exits 0 with a summary."""
     result = cli("check", "-c", "deploy/monitor.example.yml")
@@ -123,13 +141,7 @@ async def test_run_serves_health_and_drains_on_sigterm(tmp_path: Path) -> None:
     proc = await start_daemon(tmp_path / "monitor.yml")
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
-                        assert r.status == 200
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
+            await wait_healthy(session, port)
             async with session.get(f"http://127.0.0.1:{port}/readyz") as r:
                 assert r.status == 200 and (await r.json())["ready"] is True
             async with session.get(f"http://127.0.0.1:{port}/metrics") as r:
@@ -148,6 +160,40 @@ async def test_run_serves_health_and_drains_on_sigterm(tmp_path: Path) -> None:
         "stopping",
         "stopped",
     ]
+
+
+async def test_sighup_reloads_rules_the_file_watcher_cannot_see(tmp_path: Path) -> None:
+    """SIGHUP reloads on its own: the edit keeps the file's size and mtime, so only the
+    signal can reveal it; the daemon keeps serving while it loads."""
+    one = "rules:\n  - id: a\n    query: korea\n##- id: b\n##  query: japan\n"
+    two = "rules:\n  - id: a\n    query: korea\n  - id: b\n    query: japan\n"
+    assert len(one) == len(two)
+    port = free_port()
+    cfg = config_with(tmp_path, one).read_text().replace("127.0.0.1:0", f"127.0.0.1:{port}")
+    (tmp_path / "monitor.yml").write_text(cfg)
+    rule_file = tmp_path / "rules" / "main.yml"
+    proc = await start_daemon(tmp_path / "monitor.yml")
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_healthy(session, port)
+            assert await rules_gauge(session, port) == "news_monitor_rules 1.0"
+            before = rule_file.stat()
+            rule_file.write_text(two)
+            os.utime(rule_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+            await asyncio.sleep(4.5)  # two watcher periods: the watcher saw nothing
+            assert await rules_gauge(session, port) == "news_monitor_rules 1.0"
+            proc.send_signal(signal.SIGHUP)
+            for _ in range(100):
+                if await rules_gauge(session, port) == "news_monitor_rules 2.0":
+                    break
+                await asyncio.sleep(0.1)
+            assert await rules_gauge(session, port) == "news_monitor_rules 2.0"
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 def test_extract_json_one_object_per_input(tmp_path: Path) -> None:
