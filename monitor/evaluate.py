@@ -38,6 +38,7 @@ FIELDS = ("title", "body")
 BOTH = (0, 1)
 MAX_FIELD_CHARS = 200_000
 MAX_REGEX_HITS = 1_000
+INDEX_RULES = 10
 
 # An occurrence: (field index, first word, last word, start char, end char).
 Occ = tuple[int, int, int, int, int]
@@ -58,6 +59,7 @@ class Evaluator:
         "_pairs",
         "article",
         "fields",
+        "fired",
         "joined",
         "memo",
         "spans",
@@ -79,6 +81,8 @@ class Evaluator:
         self.spans: dict[Occ, Any] = {}
         # Answers of compiled checks worth keeping per article (a regex's, say).
         self.memo: dict[tuple[Any, ...], bool] = {}
+        # How many rules fired on this article, set by whoever matched it.
+        self.fired = 0
 
     def pairs(self, s: int) -> set[tuple[str, str]]:
         """The adjacent folded word pairs of scope ``s`` (computed on first use)."""
@@ -92,10 +96,12 @@ class Evaluator:
         return found
 
     def for_spans(self) -> None:
-        """Get ready to evaluate many queries for their spans: each field's word positions
-        are indexed at once, rather than scanned for word after word."""
-        for toks in self.fields:
-            toks.use_index()
+        """Get ready to evaluate the queries of the rules that fired for their spans: when
+        many fired, each field's word positions are indexed at once, rather than scanned
+        for word after word (an index costs about as much as INDEX_RULES rules' scans)."""
+        if self.fired >= INDEX_RULES:
+            for toks in self.fields:
+                toks.use_index()
 
     def meta(self, name: str) -> str:
         """The article's ``site``, ``source`` or ``lang``, worked out once per article."""

@@ -194,6 +194,7 @@ class RuleSet:
             if checks[i](words, keys, ev):
                 rule = self.rules[i]
                 out.append(Match(rule.id, rule.name, rule, whence=(ev, self._nodes[i])))
+        ev.fired = len(out)
         return out
 
     def explain(self, article: Article, rule_id: str) -> list[str]:
