@@ -25,7 +25,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from monitor import health
-from monitor.config import DEFAULT_CONFIG, Config, SinkConfig
+from monitor.config import DEFAULT_CONFIG, Config, FeedConfig, SinkConfig
 from monitor.deliver import SCHEDULE, Deliverer, fingerprint
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher, make_session
@@ -34,6 +34,7 @@ from monitor.metrics import Metrics
 from monitor.poller import Poller, poll_once
 from monitor.reload import signature
 from monitor.rules import RuleSet, load_resident
+from monitor.scheduler import FeedScheduler
 from monitor.sinks.base import Sink
 from monitor.sinks.slack import SlackSink
 from monitor.sinks.webhook import WebhookSink
@@ -43,6 +44,7 @@ from monitor.store.sqlite import SQLiteStore
 from monitor.websub import WebSub
 
 STORE_RETRY = 5.0
+CLAIMED_RETRY = 5.0  # a feed another replica is polling: look again after this long
 RULES_POLL = 2.0
 
 
@@ -252,7 +254,14 @@ class Daemon:
         sinks_stop = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as tg:
-                feed_tasks = [tg.create_task(self.feed_loop(f.url)) for f in self.config.feeds]
+                feeds = FeedScheduler(
+                    self.config.feeds,
+                    self.poll_feed,
+                    self.stop,
+                    limit=2 * self.config.fetch.concurrency,
+                    retry=STORE_RETRY,
+                )
+                feed_tasks = [tg.create_task(feeds.run())]
                 sink_tasks = [tg.create_task(d.run(sinks_stop)) for d in self.deliverers.values()]
                 watcher = tg.create_task(self.watch_rules())
                 await self.stop.wait()
@@ -299,30 +308,24 @@ class Daemon:
             ) from None
         return runner
 
-    async def feed_loop(self, url: str) -> None:
-        """Poll one feed on its schedule until stop; errors are logged, never raised."""
-        feed = next(f for f in self.config.feeds if f.url == url)
-        while not self.stop.is_set():
-            try:
-                state = await self.deps.store.get_feed(feed.url)
-                due = state.next_poll if state else 0.0
-                if state and state.disabled:
-                    self.disabled_feeds.add(feed.name)  # shown on /readyz
-                    self.deps.metrics.feed_disabled.labels(feed.name).set(1)
-                    return
-                if due > time.time():
-                    await self._wait(due - time.time())
-                    continue
+    async def poll_feed(self, feed: FeedConfig) -> float | None:
+        """Poll ``feed`` if it is due; when to look at it again (None: never, it answered
+        410 Gone). For :class:`FeedScheduler`; errors are logged, never raised."""
+        try:
+            state = await self.deps.store.get_feed(feed.url)
+            if state is None or (not state.disabled and state.next_poll <= time.time()):
                 state = await poll_once(self.poller, feed, self.owner)
                 if self.websub is not None and not state.errors:
                     await self.websub.maintain(feed, state)
-            except Exception as exc:  # store outage and the like: keep the loop alive
-                self.log.error("poll failed", feed=feed.name, error=f"{type(exc).__name__}: {exc}")
-                await self._wait(STORE_RETRY)
-
-    async def _wait(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), timeout=min(seconds, 60.0))
+            if state.disabled:
+                self.disabled_feeds.add(feed.name)  # shown on /readyz
+                self.deps.metrics.feed_disabled.labels(feed.name).set(1)
+                return None
+            # A next poll in the past: another replica holds the feed's claim right now.
+            return max(state.next_poll, time.time() + CLAIMED_RETRY)
+        except Exception as exc:  # store outage and the like: try the feed again soon
+            self.log.error("poll failed", feed=feed.name, error=f"{type(exc).__name__}: {exc}")
+            return time.time() + STORE_RETRY
 
 
 def check_routes(rules: RuleSet, config: Config) -> None:
