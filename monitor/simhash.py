@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 
 BITS = 64
 BANDS = 4
@@ -30,35 +31,98 @@ BAND_BITS = BITS // BANDS
 MAX_DISTANCE = 5
 MIN_WORDS = 40
 MIN_LINE_WORDS = 10
+MIN_LINE_CHARS = 2 * MIN_LINE_WORDS - 1  # a shorter line cannot hold MIN_LINE_WORDS words
 MAX_WORDS = 1_500  # enough to tell any two stories apart; bounds the cost of long pages
-SAMPLE = 4
+SAMPLE = 4  # a power of two: a word is sampled when the low bits of its hash are zero
 SAMPLE_FROM_WORDS = 400
 MASK = (1 << BITS) - 1
+MULTIPLIER = 0x9E3779B97F4A7C15
+_LOW21 = (1 << 21) - 1
+_LOW42 = (1 << 42) - 1
 _WORD = re.compile(r"[^\W_]+")
 _CACHE_LIMIT = 200_000
 _word_hashes: dict[str, int] = {}
 
 
 def fingerprint(text: str) -> int | None:
-    """The SimHash of ``text`` as an unsigned 64-bit int, or None when it is too short."""
+    """The SimHash of ``text`` as an unsigned 64-bit int, or None when it is too short.
+
+    Shingle ``i`` of words ``a b c`` (64-bit hashes) is the feature
+    ``(a ^ rotl(b, 21) ^ rotl(c, 42)) * MULTIPLIER mod 2**64``; bit ``j`` of the result is
+    set when more than half of the (sampled) features have it set. The arithmetic is done on
+    all shingles at once: each word's hash sits in its own 128-bit lane of one big integer,
+    so shifts, masks and one multiplication compute every feature in a few C-level steps.
+    """
+    words = _words(text)
+    n = len(words)
+    if n < MIN_WORDS:
+        return None
+    spread = [0] * (2 * n)  # little-endian 64-bit halves: the hash, then an empty half
+    spread[::2] = _word_hashes_of(words)
+    a = int.from_bytes(struct.pack(f"<{2 * n}Q", *spread), "little")
+    b, c = a >> 128, a >> 256  # lane i holds word i+1's hash, word i+2's hash
+    x = a ^ ((b << 21) & _lanes(MASK ^ _LOW21, n)) ^ ((b >> 43) & _lanes(_LOW21, n))
+    x ^= ((c << 42) & _lanes(MASK ^ _LOW42, n)) ^ ((c >> 22) & _lanes(_LOW42, n))
+    x *= MULTIPLIER  # lane by lane: a 64-bit value times a 64-bit one fits in 128 bits
+    picked = _starts(a, n)
+    total = picked.bit_count()
+    if not total:
+        return None
+    x &= picked * MASK  # the features' low 64 bits, in the picked lanes only
+    return _majority(x.to_bytes(16 * n + 16, "little"), n + 1, total)
+
+
+def _words(text: str) -> list[str]:
+    """The first MAX_WORDS lower-cased words of the lines of at least MIN_LINE_WORDS."""
     words: list[str] = []
-    for line in text.lower().split("\n"):
+    for line in text.lower().split("\n"):  # lower-cased first: "İ" becomes two characters
+        if len(line) < MIN_LINE_CHARS:
+            continue
         found = _WORD.findall(line)
         if len(found) >= MIN_LINE_WORDS:
             words += found
-    del words[MAX_WORDS:]
-    if len(words) < MIN_WORDS:
-        return None
-    hashes = _word_hashes_of(words)
-    # Long texts keep the shingles starting at one word in SAMPLE, chosen by the word's own
-    # hash so that every copy keeps the same ones: a fraction of the cost, plenty of votes.
-    sample = SAMPLE if len(words) >= SAMPLE_FROM_WORDS else 1
-    starts = [i for i, h in enumerate(hashes[:-2]) if h % sample == 0]
-    counters: list[int] = []
-    for i in starts:
-        a, b, c = hashes[i], hashes[i + 1], hashes[i + 2]
-        _add(counters, (a ^ _rotate(b, 21) ^ _rotate(c, 42)) * 0x9E3779B97F4A7C15 & MASK)
-    return _majority(counters, len(starts)) if starts else None
+            if len(words) >= MAX_WORDS:
+                del words[MAX_WORDS:]
+                break
+    return words
+
+
+def _lanes(value: int, n: int) -> int:
+    """``value`` repeated in ``n`` 128-bit lanes."""
+    return int.from_bytes(value.to_bytes(16, "little") * n, "little")
+
+
+def _starts(a: int, n: int) -> int:
+    """Bit 0 of each lane set where a shingle starts and is kept.
+
+    Long texts keep the shingles starting at one word in SAMPLE, chosen by the word's own
+    hash so that every copy keeps the same ones: a fraction of the cost, plenty of votes.
+    """
+    ones = _lanes(1, n)
+    every = (1 << 128 * (n - 2)) - 1  # lanes 0 .. n-3: the full shingles
+    if n < SAMPLE_FROM_WORDS:
+        return ones & every
+    low = a & _lanes(SAMPLE - 1, n)
+    shift = 1
+    while shift < SAMPLE.bit_length() - 1:  # fold the low bits of each hash onto bit 0
+        low |= low >> shift
+        shift *= 2
+    return (ones ^ (low & ones)) & every
+
+
+def _majority(data: bytes, lanes: int, total: int) -> int:
+    """Bit ``8k + j`` set when more than half of the ``total`` features have it set.
+
+    ``data`` holds the features as 128-bit little-endian lanes, zero where not picked.
+    """
+    ones = int.from_bytes(b"\x01" * lanes, "little")
+    fp = 0
+    for k in range(8):
+        column = int.from_bytes(data[k::16], "little")  # byte k of every lane
+        for j in range(8):
+            if 2 * ((column >> j) & ones).bit_count() > total:
+                fp |= 1 << (8 * k + j)
+    return fp
 
 
 def distance(a: int, b: int) -> int:
@@ -79,38 +143,13 @@ def to_hex(fp: int) -> str:
 def _word_hashes_of(words: list[str]) -> list[int]:
     """Each word's 64-bit BLAKE2b hash (cached across calls, the cache bounded)."""
     cache = _word_hashes
+    try:
+        return list(map(cache.__getitem__, words))
+    except KeyError:
+        pass
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
     for word in set(words).difference(cache):
         digest = hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest()
         cache[word] = int.from_bytes(digest, "little")
-    return [cache[w] for w in words]
-
-
-def _rotate(value: int, bits: int) -> int:
-    return ((value << bits) | (value >> (BITS - bits))) & MASK
-
-
-def _add(counters: list[int], value: int) -> None:
-    """Add ``value``'s bits to 64 bit-sliced counters (counters[j] holds bit j of each lane).
-
-    Ripple-carry addition on whole 64-bit words counts all 64 bit positions at once, about
-    log2(n) integer operations per feature instead of 64.
-    """
-    carry = value
-    for j, counter in enumerate(counters):
-        if not carry:
-            return
-        counters[j], carry = counter ^ carry, counter & carry
-    if carry:
-        counters.append(carry)
-
-
-def _majority(counters: list[int], total: int) -> int:
-    """Bit i set when more than half of the features had bit i set."""
-    fp = 0
-    for lane in range(BITS):
-        count = sum(((c >> lane) & 1) << j for j, c in enumerate(counters))
-        if 2 * count > total:
-            fp |= 1 << lane
-    return fp
+    return list(map(cache.__getitem__, words))

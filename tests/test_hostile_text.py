@@ -8,7 +8,9 @@ encodings a parser honours but a naive prolog check would not read.
 from __future__ import annotations
 
 import json
+import re
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
@@ -18,13 +20,13 @@ from aiohttp import web
 
 from monitor import logs
 from monitor.article import MAX_TITLE_CHARS, Article
-from monitor.clean import extract
+from monitor.clean import extract, html_to_text
 from monitor.errors import ParseError
 from monitor.hit import build_hit
 from monitor.parse import MAX_URL_CHARS, entry_article, parse_feed
 from monitor.rules import RuleSet
 from monitor.sinks.slack import SlackSink
-from monitor.textnorm import MAX_CHARS, normalize
+from monitor.textnorm import _FOLD, MAX_CHARS, normalize
 from tests.e2e import serve
 
 FORGED = "ok\nfake level=error event=forged\r\x1b[31mred\x1b[0m \u202eevil\u2028x\u0085y\x00z\tq"
@@ -280,3 +282,30 @@ def test_page_title_of_a_megabyte_is_cut() -> None:
         "<body><article><p>" + "Real text of the story. " * 40 + "</p></article></body></html>"
     )
     assert len(extract(html).title) == MAX_TITLE_CHARS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a  b\tc\u00a0d\u3000e\u1680f\u2028g\u2029h",
+        " lead\n\n  \n trail \r\n x\ry \x0b\x0c\x1c\x85 z ",
+        "\u201cquoted\u201d \u2018single\u2019 dash\u2014 minus\u2212 \u00abguillemets\u00bb",
+        "zero\u200bwidth\u00adsoft\ufeff and \x00\x07 controls\x7f\x9f",
+        "plain ascii with single spaces\nand lines",
+        "\ufb01ligature \u2163 \uff21",
+    ],
+)
+def test_normalize_fast_paths_agree_with_every_step(text: str) -> None:
+    """normalize equals applying every step unconditionally (its shortcuts change nothing)."""
+    full = unicodedata.normalize("NFKC", text).translate(str.maketrans(_FOLD))
+    full = re.sub("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]", "", full)
+    full = full.replace("\r\n", "\n").replace("\r", "\n")
+    full = re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", " ", full)
+    full = re.sub(r"\s*\n\s*", "\n", re.sub(r"[^\S\n]+", " ", full)).strip()
+    assert normalize(text) == full
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x08", "\x1f", "\ufffe", "\uffff"])
+def test_html_to_text_replaces_control_characters(bad: str) -> None:
+    """Characters libxml2 refuses are replaced before parsing, wherever they sit."""
+    assert html_to_text(f"<p>one{bad}two</p><p>three</p>") == "one two\nthree"

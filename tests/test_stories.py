@@ -8,7 +8,9 @@ repeating one link with other tracking parameters yields exactly one hit per rul
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -222,3 +224,44 @@ async def test_syndicated_story_alerts_once(
         hits = [json.loads(h) for h in await store.hits()]
     assert sorted(h["rule"]["id"] for h in hits) == ["korea-opcon", "seoul"]
     assert len({h["story"] for h in hits}) == 1
+
+
+def _reference_fingerprint(text: str) -> int | None:
+    """The SimHash as the module docstring states it, one feature at a time."""
+    words: list[str] = []
+    for line in text.lower().split("\n"):
+        found = re.findall(r"[^\W_]+", line)
+        if len(found) >= 10:
+            words += found
+    words = words[:1500]
+    if len(words) < MIN_WORDS:
+        return None
+    hashes = [
+        int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little") for w in words
+    ]
+    mask = (1 << 64) - 1
+
+    def rot(v: int, n: int) -> int:
+        return ((v << n) | (v >> (64 - n))) & mask
+
+    sample = 4 if len(words) >= 400 else 1
+    features = [
+        (hashes[i] ^ rot(hashes[i + 1], 21) ^ rot(hashes[i + 2], 42)) * 0x9E3779B97F4A7C15 & mask
+        for i in range(len(words) - 2)
+        if hashes[i] % sample == 0
+    ]
+    if not features:
+        return None
+    return sum(
+        1 << bit for bit in range(64) if 2 * sum(f >> bit & 1 for f in features) > len(features)
+    )
+
+
+@pytest.mark.parametrize("repeat", [1, 2, 9, 30, 60])
+def test_fingerprint_matches_its_definition(repeat: int) -> None:
+    """The lane-parallel SimHash equals the feature-by-feature definition, sampled or not."""
+    lines = [f"{line} {n}" for n in range(repeat) for line in STORY + OTHER]
+    text = "\n".join(
+        lines + ["Short byline", "İİİİİİİİİİ", "Ünïcödé wörds: naïve façade ΣΟΦΙΑ"] * 3
+    )
+    assert fingerprint(text) == _reference_fingerprint(text)
