@@ -77,6 +77,7 @@ _BLOCK = (
     "tr", "ul", "br", "td", "th", "caption", "tbody", "thead", "tfoot",
 )  # fmt: skip
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])  # its ASCII part
 _MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>|<!--")
 _INVISIBLE_BLOCKS = re.compile(r"<(script|style|template)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.()-]+)""", re.I)
@@ -105,9 +106,12 @@ def html_to_text(html: str) -> str:
         return ""
     if not looks_like_html(html):  # plain text, perhaps with entities: no parse needed
         return _tidy(unescape(html))
-    html = _CONTROL.sub(" ", html)
+    data = html.encode("utf-8", "surrogatepass")
+    if _has_control(data):  # the scan on bytes is cheap; the regex only runs when needed
+        html = _CONTROL.sub(" ", html)
+        data = html.encode("utf-8", "surrogatepass")
     try:
-        root = etree.fromstring(html.encode("utf-8", "surrogatepass"), _FRAGMENT_PARSER)
+        root = etree.fromstring(data, _FRAGMENT_PARSER)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         root = None
     text = "" if root is None else _tree_text(root)
@@ -115,13 +119,24 @@ def html_to_text(html: str) -> str:
     return text or _strip_tags(html)
 
 
+def _has_control(data: bytes) -> bool:
+    """True when UTF-8 ``data`` holds a character :data:`_CONTROL` matches."""
+    return (
+        len(data.translate(None, _CONTROL_BYTES)) != len(data)
+        or b"\xef\xbf\xbe" in data  # U+FFFE
+        or b"\xef\xbf\xbf" in data  # U+FFFF
+    )
+
+
 def _tree_text(root: Any) -> str:
-    # Done with lxml's C iterators rather than a Python walk: this runs for every entry.
+    # Done with lxml's C iterators and serialiser rather than a Python walk: this runs for
+    # every entry. The text serialisation is "".join(root.itertext()) in one C call.
     etree.strip_elements(root, *_SKIP, with_tail=False)
     for el in root.iter(*_BLOCK):
-        el.text = "\n" + el.text if el.text else "\n"
-        el.tail = "\n" + el.tail if el.tail else "\n"
-    return _tidy("".join(root.itertext()))
+        text, tail = el.text, el.tail  # each read copies the string out of libxml2
+        el.text = "\n" + text if text else "\n"
+        el.tail = "\n" + tail if tail else "\n"
+    return _tidy(etree.tostring(root, method="text", encoding="unicode"))
 
 
 def _strip_tags(html: str) -> str:
@@ -137,7 +152,7 @@ def looks_like_html(text: str) -> bool:
 
 def _tidy(text: str) -> str:
     """Single spaces inside lines, one newline between non-empty lines, no outer space."""
-    lines = (" ".join(line.split()) for line in text.splitlines())
+    lines = [" ".join(line.split()) for line in text.splitlines() if line]
     return "\n".join(line for line in lines if line)
 
 

@@ -79,23 +79,18 @@ def build_hit(
     sinks: tuple[str, ...] = (),
     channels: tuple[str, ...] = (),
     detected_at: datetime | None = None,
+    article_doc: dict[str, Any] | None = None,
 ) -> Hit:
-    """The hit for ``match`` on ``article``, in the JSON shape of DESIGN.md."""
+    """The hit for ``match`` on ``article``, in the JSON shape of DESIGN.md.
+
+    ``article_doc`` is :func:`article_data` of ``article`` when the caller already has it
+    (an article matching several rules is described once for all its hits).
+    """
     hid = hit_id(match.rule_id, story)
-    summary = article.summary or article.text[:SUMMARY_CHARS]
     doc = {
         "id": hid,
         "rule": {"id": match.rule_id, "name": match.rule_name},
-        "article": {
-            "id": article_id(article.url or article.guid or article.title),
-            "url": article.url,
-            "title": article.title,
-            "source": article.source,
-            "site": article.site,
-            "published": iso(article.published),
-            "language": article.language,
-            "summary": summary[:SUMMARY_CHARS],
-        },
+        "article": article_data(article) if article_doc is None else article_doc,
         "story": story,
         "matches": [
             {
@@ -111,6 +106,21 @@ def build_hit(
     }
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     return Hit(hid, match.rule_id, story, body, sinks, channels)
+
+
+def article_data(article: Article) -> dict[str, Any]:
+    """The ``article`` object of the hit JSON."""
+    summary = article.summary or article.text[:SUMMARY_CHARS]
+    return {
+        "id": article_id(article.url or article.guid or article.title),
+        "url": article.url,
+        "title": article.title,
+        "source": article.source,
+        "site": article.site,
+        "published": iso(article.published),
+        "language": article.language,
+        "summary": summary[:SUMMARY_CHARS],
+    }
 
 
 def article_id(key: str) -> str:

@@ -41,7 +41,7 @@ from monitor.config import FeedConfig
 from monitor.errors import FetchError, ParseError
 from monitor.faults import crashpoint
 from monitor.fetch import Fetcher, Response
-from monitor.hit import Hit, build_hit
+from monitor.hit import Hit, article_data, build_hit
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.parse import Entry, entry_article, parse_feed
@@ -206,11 +206,20 @@ class Poller:
         """Link stories, build hits, record them with the seen-marks; returns new hits."""
         stories = await self._stories(fresh)
         hits: list[Hit] = []
+        articles: dict[str, Article] = {}  # by hit id, for the log lines
         for item, story in zip(fresh, stories, strict=True):
+            doc = article_data(item.article) if item.matches else None
             for m in item.matches:
-                hits.append(
-                    build_hit(m, item.article, story, sinks=m.rule.notify, channels=m.rule.channels)
+                hit = build_hit(
+                    m,
+                    item.article,
+                    story,
+                    sinks=m.rule.notify,
+                    channels=m.rule.channels,
+                    article_doc=doc,
                 )
+                hits.append(hit)
+                articles.setdefault(hit.id, item.article)
         for item in fresh:
             if item.error:
                 get_logger(feed=feed.name).error(
@@ -223,7 +232,7 @@ class Poller:
         seen = sorted({key for item in fresh for key in item.seen})
         recorded = await self.store.record(seen, hits)
         crashpoint("after-record")
-        self._announce(feed, recorded)
+        self._announce(feed, recorded, articles)
         return len(recorded)
 
     async def _stories(self, fresh: list[Fresh]) -> list[str]:
@@ -240,17 +249,19 @@ class Poller:
             stories[i] = story
         return stories
 
-    def _announce(self, feed: FeedConfig, recorded: list[Hit]) -> None:
+    def _announce(
+        self, feed: FeedConfig, recorded: list[Hit], articles: dict[str, Article]
+    ) -> None:
         for hit in recorded:
             self.metrics.hits.labels(hit.rule_id).inc()
-            data = hit.data()["article"]
+            article = articles[hit.id]
             get_logger(feed=feed.name).info(
                 "hit",
                 rule=hit.rule_id,
                 hit=hit.id,
                 story=hit.story,
-                url=data["url"],
-                title=str(data["title"])[:200],
+                url=article.url,
+                title=article.title[:200],
             )
         if recorded:
             for event in self.on_hits:
