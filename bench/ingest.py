@@ -29,13 +29,14 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from match import Vocabulary, load_texts, write_rules  # noqa: E402
+from match import Vocabulary, feed_texts, load_texts, write_rules  # noqa: E402
 
 from monitor.config import FeedConfig, FetchConfig  # noqa: E402
 from monitor.fetch import Fetcher, make_session  # noqa: E402
@@ -86,12 +87,14 @@ def serve(port: int, ready: multiprocessing.synchronize.Event) -> None:  # type:
 # --- the client ------------------------------------------------------------------------------
 
 
-def rules(count: int) -> RuleSet:
-    """``count`` generated rules (bench/match.py's generator, corpus vocabulary), loaded as
-    the daemon loads them (frozen out of the cycle collector's sight, see ``load_resident``),
-    so the phases below are not charged for collections walking the rule set."""
+def rules(count: int, dense: bool) -> RuleSet:
+    """``count`` generated rules (bench/match.py's generator and vocabulary: pages and feeds,
+    or pages alone with ``dense``), loaded as the daemon loads them (frozen out of the cycle
+    collector's sight, see ``load_resident``), so the phases below are not charged for
+    collections walking the rule set."""
     folder = Path(tempfile.mkdtemp(prefix="ingest-rules-"))
-    write_rules(Vocabulary(load_texts(CORPUS)), count, folder, seed=1)
+    texts = load_texts(CORPUS)
+    write_rules(Vocabulary(texts, [] if dense else feed_texts(CORPUS)), count, folder, seed=1)
     return load_resident([folder])
 
 
@@ -114,7 +117,7 @@ async def run_all(polls: list[Callable[[], Awaitable[object]]], concurrency: int
 
 
 async def bench(args: argparse.Namespace, port: int) -> None:
-    ruleset = rules(args.rules)
+    ruleset = rules(args.rules, args.dense)
     print(f"{len(ruleset.rules)} rules loaded; peak RSS so far {peak_mb():.0f} MB")
     n = len(corpus_feeds())
     cfg = FetchConfig(allow_private=(f"127.0.0.1:{port}",), concurrency=64, per_host=64)
@@ -133,19 +136,20 @@ async def first_sight(
 ) -> None:
     """Each pass: a fresh store, every corpus feed once (all new), then again (all 304)."""
     cpu = cpu304 = 0.0
-    entries = polled = 0
+    entries = polled = hits = 0
     for p in range(args.passes):
         store = await SQLiteStore(tmp / f"pass{p}.db").open()
         poller = Poller(fetcher, store, Metrics(), ruleset)
         batch = feeds(port, p * n, n)
         cpu += await run_all([poll(poller, f) for f in batch], args.concurrency)
         entries += new_entries(poller.metrics)
+        hits += counted(poller.metrics.hits)
         cpu304 += await run_all([poll(poller, f) for f in batch], args.concurrency)
         polled += len(batch)
         await store.close()
     print(
         f"first sight: {polled} feeds, {entries} new entries in {cpu:.1f} CPU s: "
-        f"{polled / cpu:.0f} feeds/s, {entries / cpu:.0f} entries/s per core"
+        f"{polled / cpu:.0f} feeds/s, {entries / cpu:.0f} entries/s per core; {hits} hits"
     )
     print(f"304s: {polled} polls in {cpu304:.2f} CPU s: {polled / cpu304:.0f} polls/s per core")
 
@@ -155,7 +159,12 @@ def poll(poller: Poller, feed: FeedConfig) -> Callable[[], Awaitable[object]]:
 
 
 def new_entries(metrics: Metrics) -> int:
-    samples = metrics.new_articles.collect()[0].samples
+    return counted(metrics.new_articles)
+
+
+def counted(counter: Any) -> int:
+    """The total of a labelled prometheus counter."""
+    samples = counter.collect()[0].samples
     return sum(int(s.value) for s in samples if s.name.endswith("_total"))
 
 
@@ -189,6 +198,7 @@ def main() -> int:
     parser.add_argument("--many", type=int, default=10_000, help="feeds for the RSS figure")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--port", type=int, default=18_999)
+    parser.add_argument("--dense", action="store_true", help="rule words from the pages only")
     args = parser.parse_args()
     configure(json=True, level="error")
     ready = multiprocessing.Event()

@@ -143,14 +143,25 @@ class Vocabulary:
 
 
 def _rare(docs: list[tuple[str, str, str]]) -> tuple[list[str], list[str]]:
-    """Words (4+ letters) and capitalised names found in at most RARE_PAGES documents."""
+    """Words (4+ letters) and capitalised names (with a rare word in them) found in at most
+    RARE_PAGES documents."""
     words: Counter[str] = Counter()
     names: Counter[str] = Counter()
     for title, text, _ in docs:
         words.update({w.lower() for w in _WORD.findall(text)})
         names.update(set(_CAP.findall(title + " " + text)))
     rare = sorted(w for w, c in words.items() if c <= RARE_PAGES and len(w) >= 4)
-    return rare, sorted(n for n, c in names.items() if len(n) < 30 and c <= RARE_PAGES)
+    # A name is a capitalised run with a rare word in it ("Sheepshead Bay"), not a run of
+    # common words capitalised in a headline ("How You", "The Data"): rules match
+    # regardless of case, and those would fire on every other article.
+    distinct = [
+        n
+        for n, c in names.items()
+        if len(n) < 30
+        and c <= RARE_PAGES
+        and any(words[w.lower()] <= RARE_PAGES for w in n.split())
+    ]
+    return rare, sorted(distinct)
 
 
 def entity_block(vocab: Vocabulary, rnd: random.Random, count: int) -> dict[str, list[str]]:
