@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import weakref
 from pathlib import Path
 
+from monitor.article import Article
+from monitor.rules import load_resident
 from tests.e2e import eventually, running
 
 RULES_V1 = "rules:\n  - id: first\n    query: korea\n"
@@ -43,3 +47,39 @@ async def test_rule_file_edit_reloads_and_bad_edit_keeps_old_rules(tmp_path: Pat
         bump(rule_file, "rules: " + "[" * 5000 + "]" * 5000 + "\n")
         assert not daemon.reload_rules()  # nesting that breaks the YAML composer
         assert [r.id for r in daemon.rules.rules] == ["first", "second"]
+
+
+class _Cyclic:
+    """An object in a reference cycle: only the cycle collector can free it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_resident_rules_are_frozen_and_frozen_garbage_is_reclaimed_at_reload(
+    tmp_path: Path,
+) -> None:
+    """load_resident hides the rules from the cycle collector; the next load hands the
+    frozen objects back and collects first, so a cycle that became garbage while frozen
+    (made by a rule set, or by anything else) is freed then, not kept for ever."""
+    rules = "".join(
+        f"  - id: r{i}\n    query: '\"w{i} x\" AND (a{i} OR b{i})'\n" for i in range(300)
+    )
+    path = tmp_path / "rules.yml"
+    path.write_text("rules:\n" + rules)
+    try:
+        gc.unfreeze()  # from earlier daemons in this process
+        gc.collect()
+        cyclic = _Cyclic()
+        alive = weakref.ref(cyclic)
+        before = gc.get_freeze_count()
+        loaded = load_resident([path])
+        assert gc.get_freeze_count() > before + 300  # the rules (and the cycle) are frozen
+        del cyclic
+        gc.collect()
+        assert alive() is not None  # frozen: the collector does not see it
+        loaded = load_resident([path])
+        assert alive() is None  # handed back and collected by the reload
+        assert [m.rule_id for m in loaded.match(Article(text="W7 x and b7"))] == ["r7"]
+    finally:
+        gc.unfreeze()
