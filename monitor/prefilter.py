@@ -314,7 +314,9 @@ class Index:
         """File again the rules under keys that turned out common, under their rarest keys."""
         table = self._table
         limit = max(_HOT * self._counted, _HOT_COUNT - 1)
-        hot = [k for k, n in self._counts.items() if n > limit and k not in self._settled]
+        # A snapshot: other threads keep counting while this one refiles.
+        counts = list(self._counts.items())
+        hot = [k for k, n in counts if n > limit and k not in self._settled]
         self._settled.update(hot)
         rules = {i for key in hot for i in table.postings.get(key, ())}
         rules.update(i for key in hot for _, rs in table.seconds.get(key, ()) for i in rs)
