@@ -1,4 +1,4 @@
-"""The daemon: resources opened in order, one task per feed and per sink, a bounded drain.
+"""The daemon: resources opened in order, a feed scheduler and one task per sink, a bounded drain.
 
 Promises: everything is validated before any I/O (config and rules are loaded by the caller);
 ``resources`` opens the store, HTTP sessions and sinks and closes them in reverse order; every
@@ -315,14 +315,16 @@ class Daemon:
             state = await self.deps.store.get_feed(feed.url)
             if state is None or (not state.disabled and state.next_poll <= time.time()):
                 state = await poll_once(self.poller, feed, self.owner)
-                if self.websub is not None and not state.errors:
+                polled = state.next_poll > time.time()  # else another replica holds the claim
+                if polled and self.websub is not None and not state.errors:
                     await self.websub.maintain(feed, state)
             if state.disabled:
                 self.disabled_feeds.add(feed.name)  # shown on /readyz
                 self.deps.metrics.feed_disabled.labels(feed.name).set(1)
                 return None
-            # A next poll in the past: another replica holds the feed's claim right now.
-            return max(state.next_poll, time.time() + CLAIMED_RETRY)
+            if state.next_poll > time.time():
+                return state.next_poll
+            return time.time() + CLAIMED_RETRY  # another replica is polling it right now
         except Exception as exc:  # store outage and the like: try the feed again soon
             self.log.error("poll failed", feed=feed.name, error=f"{type(exc).__name__}: {exc}")
             return time.time() + STORE_RETRY

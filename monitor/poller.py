@@ -322,7 +322,7 @@ def _page_tries(meta: dict[str, Any], pending: set[str]) -> dict[str, int]:
 def prepare_entry(entry: Entry, key: str, source: str, rules: RuleSet) -> Fresh:
     """One entry from its feed text: cleaned, fingerprinted, matched."""
     article = entry_article(entry, source=source)
-    return Fresh(article, story_keys(article), rules.match(article), [key])
+    return Fresh(article, story_keys(article), matched(rules, article), [key])
 
 
 def prepare_page(entry: Entry, key: str, source: str, resp: Response, rules: RuleSet) -> Fresh:
@@ -335,7 +335,16 @@ def prepare_page(entry: Entry, key: str, source: str, resp: Response, rules: Rul
     if page.text:
         article = merge(article, page)
     keys = story_keys(article)
-    return Fresh(article, keys, rules.match(article), sorted({key, keys.seen}))
+    return Fresh(article, keys, matched(rules, article), sorted({key, keys.seen}))
+
+
+def matched(rules: RuleSet, article: Article) -> list[Match]:
+    """The rules that fire on ``article``, their spans worked out here (in the worker
+    thread) rather than when the hits are built on the event loop."""
+    matches = rules.match(article)
+    for m in matches:
+        m.spans  # noqa: B018 - computed on first access
+    return matches
 
 
 def merge(entry: Article, page: Article) -> Article:

@@ -61,7 +61,8 @@ class FeedScheduler:
         return len(self._heap) + len(self._inflight)
 
     def put(self, due: float, feed: FeedConfig) -> None:
-        """Look at ``feed`` again at ``due``."""
+        """Look at ``feed`` again at ``due``. The scheduler puts back each feed it polled;
+        a feed put while it is still scheduled is there twice (and polled twice)."""
         heapq.heappush(self._heap, (due, next(self._order), feed))
         self._wake.set()
 

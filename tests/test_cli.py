@@ -178,8 +178,10 @@ async def test_sighup_reloads_rules_the_file_watcher_cannot_see(tmp_path: Path) 
             await wait_healthy(session, port)
             assert await rules_gauge(session, port) == "news_monitor_rules 1.0"
             before = rule_file.stat()
-            rule_file.write_text(two)
-            os.utime(rule_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+            edited = tmp_path / "edited.yml"  # written aside and swapped in whole, so the
+            edited.write_text(two)  # watcher never sees a half-written file
+            os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+            os.replace(edited, rule_file)
             await asyncio.sleep(4.5)  # two watcher periods: the watcher saw nothing
             assert await rules_gauge(session, port) == "news_monitor_rules 1.0"
             proc.send_signal(signal.SIGHUP)

@@ -72,7 +72,7 @@ async def test_dropped_and_failing_feeds() -> None:
     sched = FeedScheduler(feeds(3), poll, stop, limit=2, retry=0.05)
     await asyncio.wait_for(sched.run(), 5)
     assert calls["f0"] == 1
-    assert 2 <= calls["f1"] <= 8  # retried every 50 ms over ~200 ms
+    assert calls["f1"] >= 2  # retried (every 50 ms) while f2 went on
     assert len(sched) == 2  # f1 and f2 still scheduled, f0 gone
 
 
