@@ -1,23 +1,29 @@
-"""Cleaning: HTML in, plain text out. Pure (no I/O), never raises on bad input.
+"""Cleaning: HTML in, plain text out. Pure (no I/O).
+
+Promises:
 
 - :func:`html_to_text` turns a feed entry's summary/content HTML into plain text: scripts and
-  styles dropped, block elements and ``<br>`` become line breaks, entities decoded. It is
-  called for every entry, so it is one lxml parse and lxml's own C iterators.
+  styles dropped, block elements and ``<br>`` become line breaks, entities decoded. It never
+  raises, and its text holds no character lxml refuses (C0 controls but tab/LF/CR, U+FFFE,
+  U+FFFF): raw or written as a character reference (``&#1;``, ``&#x1F``), each becomes a
+  space. It is called for every entry, so it is one lxml parse and lxml's own C iterators.
 - :func:`extract` (public as ``monitor.extract``) turns a full web page into an
   :class:`~monitor.article.Article` holding the page's main text only — no menus, sidebars,
   related links or footers — plus its title, publication time (UTC), language and canonical
-  URL read from the page's own metadata.
+  URL read from the page's own metadata. It raises only :class:`ParseError`, and control
+  characters are replaced as above before the page is parsed.
 
-Extraction runs trafilatura (balanced focus, fast mode, no comments); when that yields
-under :data:`SHORT_TEXT_CHARS` it also runs readability-lxml and keeps its text when that is
-more than twice as long. Paragraphs repeated verbatim are then kept once, and short
-call-to-action lines (subscription pitches, "follow us", copyright) are dropped. On the
-annotated corpus this finds more of the article than trafilatura's precision mode and leaks
-less boilerplate than either mode. The charset is the BOM's, else the HTTP header's
-(``content_type``), else the page's ``<meta charset>``, else UTF-8; bad bytes are replaced.
-Metadata is read straight from the parsed tree (meta tags, JSON-LD, ``<time>``)
-rather than by htmldate's guessing, which is slow and not needed when the page states its
-date. ``bench/extract.py`` measures quality and speed against trafilatura alone.
+Extraction parses the page once; trafilatura (balanced focus, fast mode, no comments) runs on
+its own copy of that tree. When that yields under :data:`SHORT_TEXT_CHARS`, readability-lxml
+runs on the same tree and its text is kept when more than twice as long. Paragraphs repeated
+verbatim are then kept once, and short call-to-action lines (subscription pitches, "follow
+us", copyright) are dropped. On the annotated corpus this finds more of the article than
+trafilatura's precision mode and leaks less boilerplate than either mode. The charset is the
+BOM's, else the HTTP header's (``content_type``), else the page's ``<meta charset>``, else
+UTF-8; bad bytes are replaced. Metadata is read straight from the parsed tree (meta tags,
+JSON-LD, ``<time>``) rather than by htmldate's guessing, which is slow and not needed when the
+page states its date. ``bench/extract.py`` measures quality and speed against trafilatura
+alone.
 """
 
 from __future__ import annotations
@@ -49,7 +55,11 @@ SUMMARY_CHARS = 1_000
 MAX_JSONLD_CHARS = 200_000
 
 # Shared parser: no network, ever (lxml's HTML parser loads no DTDs; said here explicitly).
-_HTML_PARSER = lxml.html.HTMLParser(
+# Every element is an lxml.html HtmlElement, as trafilatura and readability require, but
+# chosen by lxml's C default lookup: lxml.html's own parser calls a Python method to pick
+# the class of every element each time one is touched, over 10% of trafilatura's time.
+# Comments and processing instructions, which would need their own classes, are not kept.
+_HTML_PARSER = etree.HTMLParser(
     encoding="utf-8",
     huge_tree=True,
     no_network=True,
@@ -57,6 +67,9 @@ _HTML_PARSER = lxml.html.HTMLParser(
     default_doctype=False,
     remove_comments=True,
     remove_pis=True,
+)
+_HTML_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(element=lxml.html.HtmlElement)
 )
 # Plain etree elements for entry HTML: lxml.html's element classes cost a lookup per node.
 # huge_tree lifts libxml2's nesting limit of 255, past which it silently returns nothing;
@@ -78,8 +91,19 @@ _BLOCK = (
 )  # fmt: skip
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])  # its ASCII part
+# Numeric character references to what _CONTROL matches, with or without the semicolon as
+# libxml2 reads them: it decodes them into the tree, whose text lxml then refuses to take back
+# ("All strings must be XML compatible"). Surrogates and code points past U+10FFFF need no
+# rule: libxml2 decodes those to U+FFFD.
+_CONTROL_REF = re.compile(
+    r"&#(?:0*(?:[0-8]|1[124-9]|2[0-9]|3[01]|6553[45])(?![0-9])"
+    r"|[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF])(?![0-9a-fA-F]));?"
+)
 _MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>|<!--")
 _INVISIBLE_BLOCKS = re.compile(r"<(script|style|template)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+# True when an element lies deeper than libxml2 reads without huge_tree (256 levels). The path
+# steps one level at a time over all elements, so this costs one pass over the tree.
+_TOO_DEEP_FOR_READABILITY = etree.XPath("boolean(" + "/*" * 257 + ")")
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.()-]+)""", re.I)
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9_:.()-]+)""", re.I)
 # Site chrome that trafilatura keeps at the edges of articles: subscription pitches, social
@@ -104,27 +128,34 @@ def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment: blocks on their own lines, entities decoded."""
     if not html or not html.strip():
         return ""
-    if not looks_like_html(html):  # plain text, perhaps with entities: no parse needed
-        return _tidy(unescape(html))
+    if "&#" in html:  # control characters by reference are replaced as raw ones are
+        html = _CONTROL_REF.sub(" ", html)
     data = html.encode("utf-8", "surrogatepass")
-    if _has_control(data):  # the scan on bytes is cheap; the regex only runs when needed
+    if _has_control(html, data):  # the scans are cheap; the regex only runs when needed
         html = _CONTROL.sub(" ", html)
         data = html.encode("utf-8", "surrogatepass")
+    if not looks_like_html(html):  # plain text, perhaps with entities: no parse needed
+        return _tidy(unescape(html))
     try:
         root = etree.fromstring(data, _FRAGMENT_PARSER)
+        text = "" if root is None else _tree_text(root)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
-        root = None
-    text = "" if root is None else _tree_text(root)
+        text = ""  # ValueError: lxml refusing a character; the crude reading below has none
     # libxml2 gives up on absurd nesting (> ~2000 levels) and returns nothing at all.
     return text or _strip_tags(html)
 
 
-def _has_control(data: bytes) -> bool:
-    """True when UTF-8 ``data`` holds a character :data:`_CONTROL` matches."""
+def _has_control(text: str, data: bytes) -> bool:
+    """True when ``text`` (``data`` is its UTF-8) holds a character :data:`_CONTROL` matches.
+
+    Both scans are C loops a few times faster than the regex: bytes.translate for the ASCII
+    controls, and a one-character search for U+FFFE/U+FFFF, which cannot be in a ``str``
+    whose widest character is below U+0100 and costs nothing there.
+    """
     return (
         len(data.translate(None, _CONTROL_BYTES)) != len(data)
-        or b"\xef\xbf\xbe" in data  # U+FFFE
-        or b"\xef\xbf\xbf" in data  # U+FFFF
+        or "\ufffe" in text
+        or "\uffff" in text
     )
 
 
@@ -186,9 +217,12 @@ def extract(
 
 def _extract(html: str | bytes, url: str | None, content_type: str | None) -> Article:
     text_html = decode_html(html, content_type) if isinstance(html, bytes) else html
-    # Control characters are invalid in XML and make lxml refuse the text it is given.
-    text_html = _CONTROL.sub(" ", text_html)
+    # Control characters are invalid in XML: lxml would take them into the tree and then
+    # refuse them wherever trafilatura sets text; referenced ones would reach the title.
+    text_html = _CONTROL_REF.sub(" ", text_html)
     data = text_html.encode("utf-8", "surrogatepass")
+    if _has_control(text_html, data):  # a quarter of the regex's time on a page
+        data = _CONTROL.sub(" ", text_html).encode("utf-8", "surrogatepass")
     root = _parse_html(data)
     if root is None:
         return Article(url=_page_url("", url))
@@ -208,21 +242,21 @@ def _extract(html: str | bytes, url: str | None, content_type: str | None) -> Ar
 def _main_text(root: Any, html: str, url: str | None) -> str:
     """Main text: trafilatura, readability when that is short, then boilerplate lines out.
 
-    Consumes ``root`` (trafilatura prunes it in place).
+    Consumes ``root`` (readability drops hidden elements from it).
     """
     text = _trafilatura(root, url)
     if len(text) < SHORT_TEXT_CHARS:
         # Short pages are where trafilatura most often misses the article altogether
         # (unusual layouts); readability is kept only when it finds clearly more.
-        other = _readability(root, html, url)
+        other = _readability(root, html)
         if len(other) > 2 * len(text):
             text = other
     return drop_boilerplate_lines(text)
 
 
 def _trafilatura(root: Any, url: str | None) -> str:
-    # trafilatura prunes the tree it is given; it is the tree's last user (metadata is read
-    # before, readability parses the HTML string itself), so no copy is made.
+    # trafilatura works on its own copy of a tree it is given, so ``root`` is left whole
+    # for readability.
     with warnings.catch_warnings():
         # htmldate/dateparser deprecations surface on some real pages; not ours to fix.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -263,9 +297,14 @@ def drop_boilerplate_lines(text: str) -> str:
     return "\n".join(kept)
 
 
-def _readability(root: Any, html: str, url: str | None) -> str:
+def _readability(root: Any, html: str) -> str:
+    # Given the tree, readability works on copies of it rather than parsing the page again;
+    # but its time grows with the square of the nesting depth, so a page nested deeper than
+    # its own parser reads (which stops there) is left to that parser. No URL: readability
+    # would only make the links absolute, and only the text is kept.
+    source = html if _TOO_DEEP_FOR_READABILITY(root) else root
     try:
-        summary = ReadabilityDocument(html, url=url).summary(html_partial=True)
+        summary = ReadabilityDocument(source).summary(html_partial=True)
     except Exception:  # readability raises bare Exceptions on odd pages
         return ""
     return html_to_text(summary)

@@ -192,6 +192,14 @@ def test_short_page_falls_back_and_keeps_text() -> None:
     assert "bridge reopens Monday" in extract(html).text
 
 
+@pytest.mark.parametrize("depth", [10, 300])  # readability given the tree / the page string
+def test_short_nested_page_falls_back_and_keeps_text(depth: int) -> None:
+    """A short page keeps its text whether or not it is nested past 256 levels."""
+    note = "<p>Brief note: the bridge reopens Monday after repairs.</p>"
+    html = f"<html><body>{'<div>' * depth}{note}{'</div>' * depth}</body></html>"
+    assert "bridge reopens Monday" in extract(html).text
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
