@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import random
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -49,6 +52,8 @@ from monitor.rules import Match, RuleSet
 from monitor.store.base import FeedState, Store
 from monitor.story import STORY_WINDOW, StoryKeys, entry_key, story_id, story_keys
 from monitor.urls import is_http_url
+
+T = TypeVar("T")
 
 PAGE_TRIES = 3  # polls that may retry a page failing for a passing reason
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
@@ -142,7 +147,7 @@ class Poller:
 
     async def ingest(self, feed: FeedConfig, state: FeedState, body: bytes, url: str) -> PollResult:
         """Parse feed ``body`` and process its new entries (a poll's answer or a push)."""
-        parsed = await asyncio.to_thread(read_feed, body, url)
+        parsed = await in_worker(read_feed, body, url)
         schedule.note_ttl(state.meta, parsed.ttl_minutes)
         if parsed.hub:
             state.meta["hub"] = parsed.hub
@@ -164,7 +169,7 @@ class Poller:
                 if fresh is not None:
                     result.hits += await self.record(feed, [fresh])
         elif new:
-            prepared = await asyncio.to_thread(prepare_entries, new, feed.name, self.rules)
+            prepared = await in_worker(prepare_entries, new, feed.name, self.rules)
             result.hits += await self.record(feed, prepared)
         self.metrics.new_articles.labels(feed.name).inc(result.new)
         return result
@@ -271,6 +276,21 @@ class Poller:
 # --- worker-thread work (pure) -------------------------------------------------------------
 
 
+# CPU-bound work (parsing, cleaning, matching) runs in its own two threads: the GIL lets one
+# run at a time anyway, so more threads only take turns; two keep one hostile page (seconds
+# of CPU) from holding up every other feed, and the default executor stays free for the rest
+# (a rule reload, say) instead of queueing behind a burst of new feeds.
+WORKERS = 2
+_workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="prepare")
+
+
+async def in_worker(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a CPU worker thread, with the caller's context (as ``to_thread``)."""
+    ctx = contextvars.copy_context()
+    call = functools.partial(ctx.run, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(_workers, call)
+
+
 def read_feed(body: bytes, url: str) -> Parsed:
     """Parse ``body`` and compute every entry's seen-key."""
     feed = parse_feed(body, url)
@@ -299,7 +319,7 @@ def failed(entry: Entry, key: str, exc: BaseException) -> Fresh:
 async def _prepare(fn: Callable[..., Fresh], entry: Entry, key: str, *args: Any) -> Fresh:
     """``fn(entry, key, *args)`` in a worker thread, a failed Fresh if it raises."""
     try:
-        return await asyncio.to_thread(fn, entry, key, *args)
+        return await in_worker(fn, entry, key, *args)
     except Exception as exc:  # one bad page or entry never stops its feed
         return failed(entry, key, exc)
 
