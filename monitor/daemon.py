@@ -45,6 +45,10 @@ from monitor.websub import WebSub
 
 STORE_RETRY = 5.0
 CLAIMED_RETRY = 5.0  # a feed another replica is polling: look again after this long
+# A poll (its feed and, with fetch_article, its pages one by one) that takes longer is cut
+# short, so a few slow or hostile feeds cannot hold every scheduler slot for long; entries
+# recorded before the cut stay recorded, the others come again at the next poll.
+POLL_DEADLINE = 300.0
 RULES_POLL = 2.0
 
 
@@ -136,8 +140,10 @@ class Daemon:
         *,
         rules_paths: list[Path] | None = None,
         retry_schedule: tuple[float, ...] = SCHEDULE,
+        poll_deadline: float = POLL_DEADLINE,
     ) -> None:
         self.deps = deps
+        self.poll_deadline = poll_deadline
         self.config = deps.config
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
         self.deliverers = {
@@ -314,7 +320,13 @@ class Daemon:
         try:
             state = await self.deps.store.get_feed(feed.url)
             if state is None or (not state.disabled and state.next_poll <= time.time()):
-                state = await poll_once(self.poller, feed, self.owner)
+                try:
+                    async with asyncio.timeout(self.poll_deadline):
+                        state = await poll_once(self.poller, feed, self.owner)
+                except TimeoutError:
+                    # Its claim runs out after one interval; then the feed is polled again.
+                    self.log.warning("poll cut short", feed=feed.name, after=self.poll_deadline)
+                    return time.time() + feed.interval
                 polled = state.next_poll > time.time()  # else another replica holds the claim
                 if polled and self.websub is not None and not state.errors:
                     await self.websub.maintain(feed, state)

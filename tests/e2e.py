@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.config import Config, load_config
-from monitor.daemon import Daemon, resources
+from monitor.daemon import POLL_DEADLINE, Daemon, resources
 from monitor.rules import RuleSet
 
 RULES = """\
@@ -166,13 +166,15 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0)
 
 @contextlib.asynccontextmanager
 async def running(
-    config_path: Path, retry_schedule: tuple[float, ...] = (0.2,) * 7
+    config_path: Path,
+    retry_schedule: tuple[float, ...] = (0.2,) * 7,
+    poll_deadline: float = POLL_DEADLINE,
 ) -> AsyncIterator[Daemon]:
     """The daemon running in this event loop; stopped (and drained) on exit."""
     config: Config = load_config(config_path)
     rules = RuleSet.from_files(list(config.rules))
     async with resources(config) as deps:
-        daemon = Daemon(deps, rules, retry_schedule=retry_schedule)
+        daemon = Daemon(deps, rules, retry_schedule=retry_schedule, poll_deadline=poll_deadline)
         task = asyncio.create_task(daemon.run())
         try:
             yield daemon

@@ -1,12 +1,18 @@
-"""The feed scheduler: due order, the in-flight cap, dropping, retrying, stopping, scale."""
+"""The feed scheduler: due order, the in-flight cap, dropping, retrying, stopping, scale,
+and the daemon's poll deadline that keeps slow feeds from holding every slot."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
+
+from aiohttp import web
 
 from monitor.config import FeedConfig
 from monitor.scheduler import FeedScheduler
+from tests.conftest import SEED_ARTICLE
+from tests.e2e import Site, eventually, running, serve, write_config
 
 
 def feeds(n: int) -> list[FeedConfig]:
@@ -149,3 +155,39 @@ async def test_twenty_thousand_feeds_need_no_task_each() -> None:
     await asyncio.wait_for(FeedScheduler(feeds(count), poll, stop, limit=16).run(), 60)
     assert seen == count
     assert most_tasks <= 16 + 3  # the polls, the loop, its stop watcher, the test
+
+
+async def test_feeds_that_never_answer_cannot_hold_every_slot(tmp_path: Path) -> None:
+    """fetch.concurrency 1 gives the daemon two poll slots; two feeds that never answer
+    take both at start and are cut at the poll deadline (well before their 30 s fetch
+    timeout), so the third feed's alert still arrives within seconds."""
+    site = Site(SEED_ARTICLE.read_bytes())
+    never = asyncio.Event()
+
+    async def hang(_: web.Request) -> web.Response:
+        await never.wait()
+        return web.Response()
+
+    app = site.app()
+    app.router.add_get("/hang/{n}.xml", hang)
+    async with serve(app) as srv:
+        site.server = srv
+        write_config(tmp_path, site)
+        cfg = tmp_path / "monitor.yml"
+        text = cfg.read_text()
+        hanging = "".join(
+            f"  - {{url: '{site.base}/hang/{n}.xml', name: hang{n}, interval: 60s}}\n"
+            for n in (1, 2)
+        )
+        text = text.replace("feeds:\n", "feeds:\n" + hanging).replace(
+            "timeout: 10s", "timeout: 30s"
+        )
+        cfg.write_text(text.replace("fetch:\n", "fetch:\n  concurrency: 1\n"))
+        async with running(cfg, poll_deadline=1.0) as daemon:
+
+            async def alerted() -> bool:
+                """the Korea story's hit was recorded"""
+                return bool(await daemon.deps.store.hits())
+
+            await eventually(alerted, within=10)
+        never.set()
