@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from monitor import schedule
+from monitor.clean import MAX_ELEMENTS
 from monitor.config import FeedConfig
 from monitor.poller import PAGE_TRIES
 from tests.test_polling import Answer, Rig, rig
@@ -115,3 +116,22 @@ async def test_malformed_redirect_is_a_failed_poll(tmp_path: Path) -> None:
         state = await r.poll(r.feed())
     assert state.errors == 1 and state.last_error is not None
     assert "invalid URL" in state.last_error
+
+
+async def test_page_too_large_to_extract_falls_back_to_the_feed_text(tmp_path: Path) -> None:
+    """A linked page of more elements than extraction will take (hostile or absurd) is
+    refused at once; the entry is still matched on its feed text."""
+    huge = (
+        b"<html><body>" + b"<div><p>Korea</p></div>" * (MAX_ELEMENTS // 2 + 10) + b"</body></html>"
+    )
+    html = {"Content-Type": "text/html"}
+    async with rig(tmp_path, {"/page": [Answer(body=huge, headers=html)]}) as r:
+        item = (
+            f"<item><title>Talks</title><link>{r.base}/page</link><guid>p</guid>"
+            "<description>Officials in Korea met again today.</description></item>"
+        )
+        head = '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        r.server.script["/feed"] = [Answer(body=f"{head}{item}</channel></rss>".encode())]
+        state = await r.poll(page_feed(r))
+        assert await hit_rules(r) == ["korea"]
+    assert state.errors == 0
