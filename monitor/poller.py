@@ -342,7 +342,8 @@ def _page_tries(meta: dict[str, Any], pending: set[str]) -> dict[str, int]:
 def prepare_entry(entry: Entry, key: str, source: str, rules: RuleSet) -> Fresh:
     """One entry from its feed text: cleaned, fingerprinted, matched."""
     article = entry_article(entry, source=source)
-    return Fresh(article, story_keys(article), matched(rules, article), [key])
+    matches = matched(rules, article)
+    return Fresh(article, story_keys(article, near=bool(matches)), matches, [key])
 
 
 def prepare_page(entry: Entry, key: str, source: str, resp: Response, rules: RuleSet) -> Fresh:
@@ -354,8 +355,9 @@ def prepare_page(entry: Entry, key: str, source: str, resp: Response, rules: Rul
         page = Article()
     if page.text:
         article = merge(article, page)
-    keys = story_keys(article)
-    return Fresh(article, keys, matched(rules, article), sorted({key, keys.seen}))
+    matches = matched(rules, article)
+    keys = story_keys(article, near=bool(matches))
+    return Fresh(article, keys, matches, sorted({key, keys.seen}))
 
 
 def matched(rules: RuleSet, article: Article) -> list[Match]:

@@ -14,7 +14,10 @@ Promises:
   too short). The store's ``link_stories`` then turns (fingerprint, story) into the story id
   hits carry: the story of a near-duplicate seen within :data:`STORY_WINDOW`, so syndicated
   copies under other URLs, with other tracking parameters or other site chrome, are one
-  story and alert once per rule.
+  story and alert once per rule. The pipeline fingerprints only articles that fire a rule
+  (``near=False`` for the others, a third of the cost of an entry): a story id shows only
+  in hits, and every article with a hit is linked, so the first copy that alerts founds the
+  story and every later copy that fires joins it.
 """
 
 from __future__ import annotations
@@ -70,12 +73,12 @@ def entry_key(entry: Entry) -> str:
     return "title:" + _sha256_hex(normalize(entry.title))
 
 
-def story_keys(article: Article) -> StoryKeys:
-    """Every key the pipeline needs for ``article``: seen key, story id, text fingerprint."""
+def story_keys(article: Article, *, near: bool = True) -> StoryKeys:
+    """Every key the pipeline needs for ``article``: seen key, story id and, with ``near``,
+    the text fingerprint (None without)."""
     key = article_key(article)
-    return StoryKeys(
-        seen=key, story=story_id(loose_url(key)), fingerprint=fingerprint(article.text)
-    )
+    printed = fingerprint(article.text) if near else None
+    return StoryKeys(seen=key, story=story_id(loose_url(key)), fingerprint=printed)
 
 
 def loose_url(key: str) -> str:

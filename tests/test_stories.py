@@ -226,6 +226,33 @@ async def test_syndicated_story_alerts_once(
     assert len({h["story"] for h in hits}) == 1
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_a_copy_that_fires_no_rule_leaves_the_story_to_those_that_do(
+    kind: str, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Only articles that fire a rule are fingerprinted: the first copy (its title lacks
+    Korea) fires nothing and founds no story; the second founds it and alerts; the third,
+    under yet another URL, joins it and does not alert again."""
+    rules = "rules:\n  - id: korea-title\n    query: 'title:Korea AND \"operational control\"'\n"
+    titles = ["Allies agree on OPCON path", "S.Korea keeps OPCON on track", "Korea: OPCON"]
+    routes: dict[str, bytes] = {
+        f"/copy{i}": page(f"Site {i}", title, STORY) for i, title in enumerate(titles)
+    }
+    async with site(routes) as srv, open_store(kind, tmp_path, redis_server.url) as store:
+        base = f"http://127.0.0.1:{srv.port}"
+        cfg = FetchConfig(allow_private=(f"127.0.0.1:{srv.port}",), timeout=10.0)
+        session = make_session(cfg)
+        try:
+            poller = Poller(Fetcher(cfg, session), store, Metrics(), RuleSet.from_source(rules))
+            for i, title in enumerate(titles):
+                routes[f"/feed{i}.xml"] = feed([(title, f"{base}/copy{i}", "x")])
+                await poll_once(poller, FeedConfig(f"{base}/feed{i}.xml", f"f{i}", 60.0, True), "o")
+        finally:
+            await session.close()
+        hits = [json.loads(h) for h in await store.hits()]
+    assert [h["article"]["url"] for h in hits] == [f"{base}/copy1"]
+
+
 def _reference_fingerprint(text: str) -> int | None:
     """The SimHash as the module docstring states it, one feature at a time."""
     words: list[str] = []
