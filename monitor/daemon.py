@@ -171,8 +171,7 @@ class Daemon:
         # Taken now, close to when the caller loaded the rules, so an edit made while the
         # daemon starts is still noticed.
         self.rules_signature = signature(self.rules_paths)
-        self._reloading = asyncio.Lock()
-        self._background: set[asyncio.Task[bool]] = set()
+        self._reload_asked = asyncio.Event()
         self.stop = asyncio.Event()
         self.log = get_logger()
         self.http_port: int | None = None
@@ -208,23 +207,25 @@ class Daemon:
         return True
 
     async def reload_in_thread(self) -> bool:
-        """:meth:`reload_rules` in a worker thread, one at a time: loading 100k rules takes
-        seconds, and polls, deliveries and health checks go on meanwhile."""
-        async with self._reloading:
-            return await asyncio.to_thread(self.reload_rules)
+        """:meth:`reload_rules` in a worker thread: loading 100k rules takes seconds, and
+        polls, deliveries and health checks go on meanwhile."""
+        return await asyncio.to_thread(self.reload_rules)
 
     def reload_soon(self) -> None:
-        """Start :meth:`reload_in_thread` (for SIGHUP, whose handler cannot wait)."""
-        task = asyncio.get_running_loop().create_task(self.reload_in_thread())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        """Ask for a rule reload (SIGHUP): the rule watcher does it at once."""
+        self._reload_asked.set()
 
     async def watch_rules(self) -> None:
-        """Reload the rules when a rule file changes (checked every RULES_POLL seconds)."""
+        """Reload the rules when asked, or when a rule file changed (checked every
+        RULES_POLL seconds); one reload at a time."""
         while True:
-            await asyncio.sleep(RULES_POLL)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RULES_POLL):
+                    await self._reload_asked.wait()
+            asked = self._reload_asked.is_set()
+            self._reload_asked.clear()
             current = signature(self.rules_paths)
-            if current != self.rules_signature:
+            if asked or current != self.rules_signature:
                 self.rules_signature = current
                 await self.reload_in_thread()
 

@@ -12,7 +12,7 @@ Promises:
 - At most ``limit`` polls run at once; the others stay in the heap, in due order, so a
   burst of due feeds (every feed at start) never becomes a burst of tasks.
 - :meth:`run` returns once ``stop`` is set and the polls in flight have finished (cancelled
-  instead, it cancels them). A poll
+  instead, it cancels them: they run in its TaskGroup). A poll
   that raises is a bug in ``poll``; it is logged and the feed looked at again after
   ``retry`` seconds, so one bad feed never stops the others.
 """
@@ -54,11 +54,11 @@ class FeedScheduler:
         ]
         self._slots = asyncio.Semaphore(max(1, limit))
         self._wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight = 0
 
     def __len__(self) -> int:
         """Feeds scheduled: waiting in the heap or being polled."""
-        return len(self._heap) + len(self._inflight)
+        return len(self._heap) + self._inflight
 
     def put(self, due: float, feed: FeedConfig) -> None:
         """Look at ``feed`` again at ``due``. The scheduler puts back each feed it polled;
@@ -68,8 +68,8 @@ class FeedScheduler:
 
     async def run(self) -> None:
         """Poll feeds as they come due until ``stop``; then wait for the polls in flight."""
-        stopped = asyncio.create_task(self._wake_on_stop())
-        try:
+        async with asyncio.TaskGroup() as tg:  # on exit: the polls in flight are awaited
+            tg.create_task(self._wake_on_stop())
             while not self.stop.is_set():
                 if not self._heap or self._heap[0][0] > time.time():
                     await self._nap()
@@ -79,17 +79,8 @@ class FeedScheduler:
                     self._slots.release()
                     break
                 _, _, feed = heapq.heappop(self._heap)
-                task = asyncio.create_task(self._one(feed))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-        except asyncio.CancelledError:  # no drain wanted: the polls in flight stop too
-            for task in self._inflight:
-                task.cancel()
-            raise
-        finally:
-            stopped.cancel()
-            if self._inflight:
-                await asyncio.gather(*self._inflight, return_exceptions=True)
+                self._inflight += 1
+                tg.create_task(self._one(feed))
 
     async def _one(self, feed: FeedConfig) -> None:
         try:
@@ -98,6 +89,7 @@ class FeedScheduler:
             get_logger(feed=feed.name).error("poll failed", error=f"{type(exc).__name__}: {exc}")
             due = time.time() + self.retry
         finally:
+            self._inflight -= 1
             self._slots.release()
         if due is not None:
             self.put(due, feed)
