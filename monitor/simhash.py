@@ -149,7 +149,12 @@ def _word_hashes_of(words: list[str]) -> list[int]:
         pass
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
-    for word in set(words).difference(cache):
-        digest = hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        cache[word] = int.from_bytes(digest, "little")
-    return list(map(cache.__getitem__, words))
+    # Answered from a dict of this call's own: another thread may clear the cache meanwhile.
+    found: dict[str, int] = {}
+    for word in set(words):
+        known = cache.get(word)
+        if known is None:
+            digest = hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8)
+            known = cache[word] = int.from_bytes(digest.digest(), "little")
+        found[word] = known
+    return list(map(found.__getitem__, words))

@@ -11,7 +11,9 @@ import contextlib
 import hashlib
 import json
 import re
+import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from monitor import simhash
 from monitor.config import FeedConfig, FetchConfig
 from monitor.fetch import Fetcher, make_session
 from monitor.metrics import Metrics
@@ -292,3 +295,27 @@ def test_fingerprint_matches_its_definition(repeat: int) -> None:
         lines + ["Short byline", "İİİİİİİİİİ", "Ünïcödé wörds: naïve façade ΣΟΦΙΑ"] * 3
     )
     assert fingerprint(text) == _reference_fingerprint(text)
+
+
+def test_fingerprints_are_right_while_other_threads_clear_the_word_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The word-hash cache is shared by the worker threads; with a tiny limit it is cleared
+    all the time, and every fingerprint must still come out whole and right."""
+    monkeypatch.setattr(simhash, "_CACHE_LIMIT", 64)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns all the time, as under load
+    texts = [
+        "\n".join(" ".join(f"w{t}x{i}y{j}" for j in range(12)) for i in range(40)) for t in range(8)
+    ]
+    expected = [_reference_fingerprint(t) for t in texts]
+
+    def work(t: int) -> list[int | None]:
+        return [fingerprint(texts[t]) for _ in range(30)]
+
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(work, range(8)))
+    finally:
+        sys.setswitchinterval(switch)
+    assert all(r == [expected[t]] * 30 for t, r in enumerate(results))
