@@ -303,8 +303,6 @@ def test_fingerprints_are_right_while_other_threads_clear_the_word_cache(
     """The word-hash cache is shared by the worker threads; with a tiny limit it is cleared
     all the time, and every fingerprint must still come out whole and right."""
     monkeypatch.setattr(simhash, "_CACHE_LIMIT", 64)
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # threads take turns all the time, as under load
     texts = [
         "\n".join(" ".join(f"w{t}x{i}y{j}" for j in range(12)) for i in range(40)) for t in range(8)
     ]
@@ -313,6 +311,8 @@ def test_fingerprints_are_right_while_other_threads_clear_the_word_cache(
     def work(t: int) -> list[int | None]:
         return [fingerprint(texts[t]) for _ in range(30)]
 
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns all the time, as under load
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             results = list(pool.map(work, range(8)))
