@@ -402,8 +402,15 @@ def _first_of_each(
 async def poll_once(poller: Poller, feed: FeedConfig, owner: str) -> FeedState:
     """Claim, poll, record the outcome and log the canonical poll line; never raises."""
     store = poller.store
-    state = await store.get_feed(feed.url) or FeedState()
-    if not await store.claim_feed(feed.url, owner, ttl=feed.interval):
+    claimed = await store.claim_feed(feed.url, owner, ttl=feed.interval)
+    try:
+        # Read once claimed: a poll another replica just finished has left its validators.
+        state = await store.get_feed(feed.url) or FeedState()
+    except Exception:
+        if claimed:
+            await _release(store, feed, owner)
+        raise
+    if not claimed:
         return state
     started = time.monotonic()
     try:
