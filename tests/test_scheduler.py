@@ -133,7 +133,7 @@ async def test_a_feed_put_back_early_wakes_the_loop() -> None:
     await asyncio.sleep(0.1)
     sched.put(time.time(), one)
     await asyncio.wait_for(task, 5)
-    assert polled[1] - polled[0] < 1
+    assert polled[1] - polled[0] < 10  # not the 30 s the loop was sleeping for
 
 
 async def test_twenty_thousand_feeds_need_no_task_each() -> None:
@@ -172,8 +172,7 @@ async def test_feeds_that_never_answer_cannot_hold_every_slot(tmp_path: Path) ->
     app.router.add_get("/hang/{n}.xml", hang)
     async with serve(app) as srv:
         site.server = srv
-        write_config(tmp_path, site)
-        cfg = tmp_path / "monitor.yml"
+        cfg = write_config(tmp_path, site)
         text = cfg.read_text()
         hanging = "".join(
             f"  - {{url: '{site.base}/hang/{n}.xml', name: hang{n}, interval: 60s}}\n"
