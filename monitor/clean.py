@@ -3,7 +3,9 @@
 Promises:
 
 - :func:`html_to_text` turns a feed entry's summary/content HTML into plain text: scripts and
-  styles dropped, block elements and ``<br>`` become line breaks, entities decoded. It never
+  styles dropped, block elements and ``<br>`` become line breaks, entities decoded, and the
+  text normalised (:func:`~monitor.textnorm.normalize`, whose passes tidy the whitespace
+  too; an Article built from it is not normalised a second time). It never
   raises, and its text holds no character lxml refuses (C0 controls but tab/LF/CR, U+FFFE,
   U+FFFF): raw or written as a character reference (``&#1;``, ``&#x1F``), each becomes a
   space. It is called for every entry, so it is one lxml parse and lxml's own C iterators.
@@ -130,8 +132,9 @@ _CALL_TO_ACTION = re.compile(
 
 
 def html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment: blocks on their own lines, entities decoded."""
-    if not html or not html.strip():
+    """Plain text of an HTML fragment, normalised (:func:`normalize`): blocks on their own
+    lines, entities decoded."""
+    if not html or html.isspace():
         return ""
     if "&#" in html:  # control characters by reference are replaced as raw ones are
         html = _CONTROL_REF.sub(" ", html)
@@ -140,14 +143,14 @@ def html_to_text(html: str) -> str:
         html = _CONTROL.sub(" ", html)
         data = html.encode("utf-8", "surrogatepass")
     if not looks_like_html(html):  # plain text, perhaps with entities: no parse needed
-        return _tidy(unescape(html))
+        return normalize(unescape(html))
     try:
         root = etree.fromstring(data, _FRAGMENT_PARSER)
-        text = "" if root is None else _tree_text(root)
+        text = "" if root is None else normalize(_tree_text(root))
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         text = ""  # ValueError: lxml refusing a character; the crude reading below has none
     # libxml2 gives up on absurd nesting (> ~2000 levels) and returns nothing at all.
-    return text or _strip_tags(html)
+    return text or normalize(_strip_tags(html))
 
 
 def _has_control(text: str, data: bytes) -> bool:
@@ -166,19 +169,21 @@ def _has_control(text: str, data: bytes) -> bool:
 
 def _tree_text(root: Any) -> str:
     # Done with lxml's C iterators and serialiser rather than a Python walk: this runs for
-    # every entry. The text serialisation is "".join(root.itertext()) in one C call.
-    etree.strip_elements(root, *_SKIP, with_tail=False)
+    # every entry. The text serialisation is "".join(root.itertext()) in one C call. Its
+    # whitespace is left to normalize, which tidies it in the same passes as the rest.
+    if next(root.iter(*_SKIP), None) is not None:  # a third of the cost when there is none
+        etree.strip_elements(root, *_SKIP, with_tail=False)
     for el in root.iter(*_BLOCK):
         text, tail = el.text, el.tail  # each read copies the string out of libxml2
         el.text = "\n" + text if text else "\n"
         el.tail = "\n" + tail if tail else "\n"
-    return _tidy(etree.tostring(root, method="text", encoding="unicode"))
+    return str(etree.tostring(root, method="text", encoding="unicode"))
 
 
 def _strip_tags(html: str) -> str:
     """Crude text of HTML lxml could not read: invisible blocks and tags removed."""
     html = _INVISIBLE_BLOCKS.sub(" ", html)
-    return _tidy(unescape(_MARKUP.sub("\n", html)))
+    return unescape(_MARKUP.sub("\n", html))
 
 
 def looks_like_html(text: str) -> bool:

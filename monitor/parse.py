@@ -100,20 +100,34 @@ def parse_feed(data: bytes, url: str = "", *, max_entries: int = 1000) -> Feed:
     return Feed(feed.title, feed.link, feed.entries, ttl, hub)
 
 
-def entry_article(entry: Entry, *, source: str) -> Article:
-    """The entry as an Article: text from content (else summary), canonical link."""
-    summary = _entry_text(entry.summary_html)
+def entry_article(entry: Entry, *, source: str, summary: bool = True) -> Article:
+    """The entry as an Article: text from content (else summary), canonical link.
+
+    With ``summary=False``, an entry whose text comes from its content gets no summary, so
+    its summary HTML is not even read: matching never looks at it, and the pipeline adds
+    it (:func:`entry_summary`) only to the articles that fire a rule.
+    """
     content = entry.content_html
     text = _entry_text(content) if content and content != entry.summary_html else ""
+    if text:
+        about = entry_summary(entry) if summary else ""
+    else:
+        text = _entry_text(entry.summary_html)
+        about = normalize(text[:SUMMARY_CHARS])
     return Article(
         title=entry.title,
-        text=text or summary,
+        text=text,
         url=canonical_url(entry.link) if is_http_url(entry.link) else "",
         published=entry.published,
-        summary=normalize(summary[:SUMMARY_CHARS]),
+        summary=about,
         source=source,
         guid=entry.guid,
     )
+
+
+def entry_summary(entry: Entry) -> str:
+    """The first :data:`SUMMARY_CHARS` characters of the text of the entry's summary."""
+    return normalize(_entry_text(entry.summary_html)[:SUMMARY_CHARS])
 
 
 def _entry_text(html_text: str) -> str:

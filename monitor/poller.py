@@ -47,7 +47,7 @@ from monitor.fetch import Fetcher, Response
 from monitor.hit import Hit, article_data, build_hit
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
-from monitor.parse import Entry, entry_article, parse_feed
+from monitor.parse import Entry, entry_article, entry_summary, parse_feed
 from monitor.rules import Match, RuleSet
 from monitor.store.base import FeedState, Store
 from monitor.story import STORY_WINDOW, StoryKeys, entry_key, story_id, story_keys
@@ -205,7 +205,7 @@ class Poller:
             tries.pop(key, None)
             return await _prepare(prepare_entry, entry, key, feed.name, rules)
         tries.pop(key, None)
-        return await _prepare(prepare_page, entry, key, feed.name, resp, rules)
+        return await _prepare(prepare_page, entry, key, feed.name, resp, rules, lane="pages")
 
     async def record(self, feed: FeedConfig, fresh: list[Fresh]) -> int:
         """Link stories, build hits, record them with the seen-marks; returns new hits."""
@@ -276,19 +276,24 @@ class Poller:
 # --- worker-thread work (pure) -------------------------------------------------------------
 
 
-# CPU-bound work (parsing, cleaning, matching) runs in its own two threads: the GIL lets one
-# run at a time anyway, so more threads only take turns; two keep one hostile page (seconds
-# of CPU) from holding up every other feed, and the default executor stays free for the rest
-# (a rule reload, say) instead of queueing behind a burst of new feeds.
-WORKERS = 2
-_workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="prepare")
+# CPU-bound work runs in two threads of its own, one per lane: "feeds" parses feeds and
+# cleans and matches entries from their feed text (bounded by the feed size cap), "pages"
+# extracts fetched article pages (a hostile page can hold it for a second or so). So a slow
+# page never holds up feeds, the default executor stays free for the rest (a rule reload),
+# and work of one kind never runs in two threads at once: the GIL lets only one run anyway,
+# and two threads taking turns cost about a third more CPU per entry (lxml lets go of the
+# GIL for every parse, and each hand-over is a thread switch; see bench/ingest.py).
+_lanes = {
+    lane: ThreadPoolExecutor(max_workers=1, thread_name_prefix=lane) for lane in ("feeds", "pages")
+}
 
 
-async def in_worker(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` in a CPU worker thread, with the caller's context (as ``to_thread``)."""
+async def in_worker(fn: Callable[..., T], *args: Any, lane: str = "feeds") -> T:
+    """``fn(*args)`` in the worker thread of ``lane``, with the caller's context (as
+    ``to_thread``)."""
     ctx = contextvars.copy_context()
     call = functools.partial(ctx.run, fn, *args)
-    return await asyncio.get_running_loop().run_in_executor(_workers, call)
+    return await asyncio.get_running_loop().run_in_executor(_lanes[lane], call)
 
 
 def read_feed(body: bytes, url: str) -> Parsed:
@@ -316,10 +321,12 @@ def failed(entry: Entry, key: str, exc: BaseException) -> Fresh:
     return Fresh(article, keys, [], [key], error=f"{type(exc).__name__}: {exc}"[:500])
 
 
-async def _prepare(fn: Callable[..., Fresh], entry: Entry, key: str, *args: Any) -> Fresh:
+async def _prepare(
+    fn: Callable[..., Fresh], entry: Entry, key: str, *args: Any, lane: str = "feeds"
+) -> Fresh:
     """``fn(entry, key, *args)`` in a worker thread, a failed Fresh if it raises."""
     try:
-        return await in_worker(fn, entry, key, *args)
+        return await in_worker(fn, entry, key, *args, lane=lane)
     except Exception as exc:  # one bad page or entry never stops its feed
         return failed(entry, key, exc)
 
@@ -341,8 +348,10 @@ def _page_tries(meta: dict[str, Any], pending: set[str]) -> dict[str, int]:
 
 def prepare_entry(entry: Entry, key: str, source: str, rules: RuleSet) -> Fresh:
     """One entry from its feed text: cleaned, fingerprinted, matched."""
-    article = entry_article(entry, source=source)
+    article = entry_article(entry, source=source, summary=False)
     matches = matched(rules, article)
+    if matches and not article.summary:
+        article = article.replace(summary=entry_summary(entry))
     return Fresh(article, story_keys(article, near=bool(matches)), matches, [key])
 
 

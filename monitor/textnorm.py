@@ -4,12 +4,14 @@ Promises: NFKC, typographic quotes/dashes folded to ASCII ones, every kind of Un
 (non-breaking, thin, ideographic...) made a plain space, zero-width and control characters
 dropped (newlines kept as paragraph breaks), runs of spaces collapsed. Bounded: input past
 :data:`MAX_CHARS` (1 M characters) is cut before any work and the result is cut there too, so a
-hostile page costs at most one pass over 1 M characters. Idempotent.
+hostile page costs at most one pass over 1 M characters. Idempotent: zero-width characters
+are dropped before NFKC, so a base letter and its accent that one separated compose.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 
 MAX_CHARS = 1_000_000
@@ -37,38 +39,88 @@ _FOLD = {
     "\u2015": "-",
     "\u2212": "-",
 }
-_FOLDED = re.compile("[" + "".join(_FOLD) + "]")
 # Zero-width characters and bidi controls: invisible, and a way to hide words from rules.
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SPACES = re.compile(r"[^\S\n]+")
-_NEWLINES = re.compile(r"\s*\n\s*")
-# Every character ``\s`` matches but " " and "\n": where _SPACES has work beyond a lone space.
+_INVISIBLE = (
+    "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff\u00ad"
+)
+# Every character outside ASCII that a step below replaces: quotes and dashes folded,
+# invisibles dropped, C1 controls made spaces. One pass with a look-up finds them all; each
+# character is replaced by one thing, so one substitution equals the steps one by one.
+_REPLACE = {
+    **_FOLD,
+    **dict.fromkeys(_INVISIBLE, ""),
+    **{chr(c): " " for c in range(0x80, 0xA0)},
+}
+_SPECIAL = re.compile("[" + "".join(_REPLACE) + "]")
+_DROPPED = frozenset(_INVISIBLE)
+# Once NFKC and the above are done: the controls that are not whitespace (str.split would
+# keep them in words) become spaces.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f]")
+# Whitespace but " " and "\n": where the lines need tidying even with no two spaces in a row.
 _ODD_SPACE = re.compile(
-    "[\t\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    "[\t\x0b\x0c\x1c-\x1f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 )
 
 
+class _Recent(threading.local):
+    """The last four results of :func:`normalize` in this thread."""
+
+    results: tuple[str, str, str, str] = ("", "", "", "")
+
+
+_recent = _Recent()
+
+
 def normalize(text: str) -> str:
-    """Return ``text`` in the one form the matcher and the hit JSON use."""
+    """Return ``text`` in the one form the matcher and the hit JSON use.
+
+    Each step runs only when a scan finds work for it (a scan costs a fraction of a
+    substitution). A string one of this thread's last four calls returned is returned as it is, at
+    no cost: normalising is idempotent, and cleaning normalises the text an Article is then
+    built from (whose construction normalises it again), which would otherwise cost each
+    entry a second round of scans (about 2.5 ns a character each).
+    """
     if not text:
         return ""
+    recent = _recent.results
+    for known in recent:
+        if text is known:
+            return text
+    result = _normalize(text)
+    _recent.results = (result, recent[0], recent[1], recent[2])
+    return result
+
+
+def _normalize(text: str) -> str:
     text = text[:MAX_CHARS]
     if not text.isascii():  # NFKC, the folds and the invisibles leave ASCII as it is
-        text = unicodedata.normalize("NFKC", text)
-        text = _FOLDED.sub(_fold, text)
-        text = _INVISIBLE.sub("", text)
+        # A replace per distinct character found: a substitution would call back into
+        # Python for each of the dozens of quotes an article holds.
+        found = set(_SPECIAL.findall(text))
+        for char in found & _DROPPED:
+            text = text.replace(char, "")
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+            found = set(_SPECIAL.findall(text))  # NFKC makes no invisible (checked)
+        for char in found - _DROPPED:
+            text = text.replace(char, _REPLACE[char])
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub(" ", text)
-    # Each step below runs only when it has work: a match per space costs more than a scan.
-    if "  " in text or _ODD_SPACE.search(text):
-        text = _SPACES.sub(" ", text)
-    # Now " " and "\n" are the only spaces left, so these three cover every change.
-    if "\n " in text or " \n" in text or "\n\n" in text:
-        text = _NEWLINES.sub("\n", text)
-    return text[:MAX_CHARS].strip()  # NFKC can lengthen text (one ligature, up to 18 chars)
-
-
-def _fold(found: re.Match[str]) -> str:
-    return _FOLD[found.group()]
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(" ", text)
+    if (
+        "  " in text
+        or "\n " in text
+        or " \n" in text
+        or "\n\n" in text
+        or text[:1].isspace()
+        or text[-1:].isspace()
+        or _ODD_SPACE.search(text)
+    ):
+        # Every run of spaces made one space, every run holding a newline one newline: the
+        # words of each line joined by single spaces, empty lines dropped (one C-level split
+        # a line, where a regex substitution matches once per space or line).
+        lines = (" ".join(line.split()) for line in text.split("\n"))
+        text = "\n".join([line for line in lines if line])
+    return text[:MAX_CHARS].strip()  # NFKC can lengthen text (a ligature, up to 18 chars)

@@ -17,6 +17,8 @@ import aiohttp
 import pytest
 import structlog
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor import logs
 from monitor.article import MAX_TITLE_CHARS, Article
@@ -297,12 +299,38 @@ def test_page_title_of_a_megabyte_is_cut() -> None:
 )
 def test_normalize_fast_paths_agree_with_every_step(text: str) -> None:
     """normalize equals applying every step unconditionally (its shortcuts change nothing)."""
-    full = unicodedata.normalize("NFKC", text).translate(str.maketrans(_FOLD))
-    full = re.sub("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]", "", full)
+    assert normalize(text) == every_step(text)
+
+
+# Every kind of character a step of normalize treats: spaces, controls, line breaks,
+# invisibles, quotes and dashes, compatibility forms, combining marks.
+AWKWARD = (
+    "ab \n\r\t\x00\x01\x08\x0b\x0c\x0e\x1b\x1c\x1f\x7f\x80\x85\x9f\xa0\u1680\u2000\u2007"
+    "\u200a\u200b\u200d\u2028\u2029\u202f\u205f\u3000\ufeff\u00ad\ufb01\u2163\uff21\u2019"
+    "\u201c\u2014\u2212\ufdfa\u0301e\u00e9"
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=AWKWARD, max_size=16))
+def test_normalize_of_any_text_equals_every_step(text: str) -> None:
+    """Also on text made of the awkward characters only; and normalising is idempotent
+    (a copy is normalised again, the very string answered from the per-thread record of
+    recent results): "a\u200b\u0301" once gave "a\u0301", which normalises to "\u00e1"."""
+    once = normalize(text)
+    assert once == every_step(text)
+    assert normalize(once) == once
+    assert normalize(once + "") == once  # the same string, not a copy: answered at once
+    assert normalize(once[:-1] + once[-1:]) == once  # a copy: normalised again
+
+
+def every_step(text: str) -> str:
+    """What normalize promises, each step applied unconditionally."""
+    full = re.sub("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]", "", text)
+    full = unicodedata.normalize("NFKC", full).translate(str.maketrans(_FOLD))
     full = full.replace("\r\n", "\n").replace("\r", "\n")
     full = re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", " ", full)
-    full = re.sub(r"\s*\n\s*", "\n", re.sub(r"[^\S\n]+", " ", full)).strip()
-    assert normalize(text) == full
+    return re.sub(r"\s*\n\s*", "\n", re.sub(r"[^\S\n]+", " ", full)).strip()
 
 
 @pytest.mark.parametrize("bad", ["\x00", "\x08", "\x1f", "\ufffe", "\uffff"])
