@@ -107,7 +107,10 @@ def _normalize(text: str) -> str:
             text = text.replace(char, _REPLACE[char])
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if _CONTROL.search(text):
+    # Text printable but for its newlines holds no control and no space but " " (both are
+    # unprintable): one C pass that spares the two regex scans below.
+    printable = text.replace("\n", " ").isprintable()
+    if not printable and _CONTROL.search(text):
         text = _CONTROL.sub(" ", text)
     if (
         "  " in text
@@ -116,7 +119,7 @@ def _normalize(text: str) -> str:
         or "\n\n" in text
         or text[:1].isspace()
         or text[-1:].isspace()
-        or _ODD_SPACE.search(text)
+        or (not printable and _ODD_SPACE.search(text))
     ):
         # Every run of spaces made one space, every run holding a newline one newline: the
         # words of each line joined by single spaces, empty lines dropped (one C-level split

@@ -17,6 +17,7 @@ and merging syndicated copies is the story stage's job, not this one's.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 HTTP_SCHEMES = frozenset({"http", "https"})
@@ -73,6 +74,12 @@ TRACKING_PARAMS = frozenset(
 TRACKING_PREFIXES = ("utm_",)
 
 
+# Each entry's link is asked about several times on its way (its seen-key, its article, its
+# story): the answers are cached, which also makes a feed listing a URL twice cost nothing.
+_CACHED = 4096
+
+
+@lru_cache(maxsize=_CACHED)
 def is_http_url(url: str) -> bool:
     """True for an absolute http(s) URL with a host; never javascript:, data:, file: etc."""
     try:
@@ -96,6 +103,7 @@ def strip_tracking(query: str) -> str:
     return "&".join(kept)
 
 
+@lru_cache(maxsize=_CACHED)
 def canonical_url(url: str, base: str | None = None) -> str:
     """The canonical spelling of ``url`` (resolved against ``base``); see the module docstring."""
     url = url.strip()
