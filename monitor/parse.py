@@ -18,7 +18,10 @@ Promises of :func:`parse_feed`:
   parser).
 - Bounded output: at most ``max_entries`` entries, titles and authors cut at
   :data:`MAX_TITLE_CHARS`, each entry's HTML cut at :data:`MAX_HTML_CHARS`, guids longer than
-  :data:`MAX_URL_CHARS` replaced by their SHA-256. Titles are plain single-line text.
+  :data:`MAX_URL_CHARS` replaced by their SHA-256. Titles are plain single-line text, their
+  entities decoded (RSS titles are often escaped twice).
+- A raw control character (C0 but tab, LF, CR), which XML and JSON forbid and parsers stop
+  at, becomes a space in any ASCII-compatible encoding, so it loses no text and no entry.
 - Entry links are resolved against the feed URL and are absolute ``http(s)`` URLs of at most
   :data:`MAX_URL_CHARS`, or empty: ``javascript:``, ``data:``, ``file:`` and the like never come
   out as links. ``published`` is UTC-aware or None.
@@ -90,6 +93,7 @@ def parse_feed(data: bytes, url: str = "", *, max_entries: int = 1000) -> Feed:
     head = _head_text(data)
     for view in _prolog_views(data, head):
         _refuse_hostile_prolog(view)
+    data = _controls_out(data, head)
     try:
         feed = _parse_any(data, url, max_entries)
     except ParseError:
@@ -256,6 +260,8 @@ def _title(value: object) -> str:
     title = _text(value)[: MAX_TITLE_CHARS * 4]
     if looks_like_html(title):
         title = html_to_text(title)
+    elif "&" in title:  # escaped once more than XML needs, as RSS titles often are
+        title = html.unescape(title)
     return " ".join(title.split())[:MAX_TITLE_CHARS]
 
 
@@ -346,8 +352,7 @@ def _head_text(data: bytes) -> str:
     bytes sit; everything else is read as Latin-1, which keeps every ASCII byte (all the
     markup we look at) as it is.
     """
-    codec = next((c for prefix, c in _BOMS if data.startswith(prefix)), None)
-    codec = codec or _WIDE.get("".join("0" if b == 0 else "x" for b in data[:4]))
+    codec = _wide_codec(data)
     if codec is None:
         return data[:PROLOG_SCAN_CHARS].decode("latin-1")
     width = {"cp037": 1, "utf-32-be": 4, "utf-32-le": 4}.get(codec, 2)
@@ -356,6 +361,35 @@ def _head_text(data: bytes) -> str:
 
 # UTF-16/32 without BOM or ``<?``: the NUL pattern of the first character (any character).
 _WIDE = {"x000": "utf-32-le", "000x": "utf-32-be", "x0x0": "utf-16-le", "0x0x": "utf-16-be"}
+
+
+def _wide_codec(data: bytes) -> str | None:
+    """UTF-16/32 or EBCDIC when ``data`` starts like them (see :func:`_head_text`), else None."""
+    codec = next((c for prefix, c in _BOMS if data.startswith(prefix)), None)
+    return codec or _WIDE.get("".join("0" if b == 0 else "x" for b in data[:4]))
+
+
+# C0 controls but tab, LF and CR, which XML 1.0 and JSON strings forbid.
+_C0 = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_C0_TO_SPACE = bytes.maketrans(_C0, b" " * len(_C0))
+
+
+def _controls_out(data: bytes, head: str) -> bytes:
+    """``data`` with each raw C0 control byte but tab, LF and CR made a space.
+
+    Parsers stop at such a byte: fastfeedparser dropped the rest of the element and every
+    entry after it, so one stray ``\x01`` in a description lost the rest of the feed. In an
+    ASCII-compatible encoding (UTF-8, Latin-1, Windows-125x, Shift_JIS, GB18030…) such a
+    byte is that control character wherever it sits, never part of another character.
+    UTF-16/32 and EBCDIC (NUL bytes in every ASCII character), and ISO-2022 (ESC, SO and SI
+    switch its character sets), are left as they are.
+    """
+    if _wide_codec(data) is not None:
+        return data
+    declared = _DECLARED.search(head[:512])
+    if declared and declared.group(1).lower().replace("_", "-").startswith("iso-2022"):
+        return data
+    return data.translate(_C0_TO_SPACE)
 
 
 def _prolog_views(data: bytes, head: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -298,3 +299,85 @@ def test_entry_article_prefers_content_and_unwraps_double_escaping() -> None:
     assert article.text == "Full body"
     assert article.summary == "Short summary"
     assert article.url == ""  # never a javascript: URL
+
+
+# --- raw control characters and escaped titles ---------------------------------------------
+
+CONTROLS = [b"\x00", b"\x01", b"\x08", b"\x0b", b"\x0c", b"\x0e", b"\x1b", b"\x1f"]
+
+
+def _rss(bad: bytes) -> bytes:
+    return (
+        b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>One" + bad + b"title</title><link>http://a.example/1</link>"
+        b"<description><![CDATA[<p>before" + bad + b"after</p>]]></description></item>"
+        b"<item><title>Two</title><link>http://a.example/2</link>"
+        b"<description>plain" + bad + b"text \xc3\xa9t\xc3\xa9</description></item>"
+        b"</channel></rss>"
+    )
+
+
+def _atom(bad: bytes) -> bytes:
+    return (
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        b'<entry><title>One</title><link href="http://a.example/1"/><id>1</id>'
+        b'<content type="html">&lt;p&gt;before' + bad + b"after&lt;/p&gt;</content></entry>"
+        b'<entry><title>Two</title><link href="http://a.example/2"/><id>2</id>'
+        b"<summary>plain" + bad + b"text</summary></entry></feed>"
+    )
+
+
+def _json(bad: bytes) -> bytes:
+    return (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": ['
+        b'{"id": "1", "url": "http://a.example/1", "title": "One", '
+        b'"content_html": "<p>before' + bad + b'after</p>"}, '
+        b'{"id": "2", "url": "http://a.example/2", "title": "Two", '
+        b'"content_text": "plain' + bad + b'text"}]}'
+    )
+
+
+@pytest.mark.parametrize("bad", CONTROLS)
+@pytest.mark.parametrize("build", [_rss, _atom, _json])
+def test_a_raw_control_character_loses_no_text_and_no_entry(
+    build: Callable[[bytes], bytes], bad: bytes
+) -> None:
+    """XML and JSON forbid it and parsers stopped at it: a stray \\x01 in one description
+    dropped the text before it and every entry after it. It is read as a space."""
+    entries = parse_feed(build(bad), "http://a.example/feed").entries
+    assert [e.link for e in entries] == ["http://a.example/1", "http://a.example/2"]
+    texts = [entry_article(e, source="t").text for e in entries]
+    assert texts[0] == "before after"
+    assert texts[1].startswith("plain text")
+
+
+def test_wide_and_iso_2022_feeds_keep_their_bytes() -> None:
+    """UTF-16 (NUL in every ASCII character) and ISO-2022-JP (ESC switches its character
+    sets) are not touched by the control-character clean-up, and read as before."""
+    rss = (
+        '<?xml version="1.0" encoding="{enc}"?><rss version="2.0"><channel><title>t</title>'
+        "<item><title>東京の天気</title><link>http://a.example/1</link>"
+        "<description>晴れ</description></item></channel></rss>"
+    )
+    for enc in ("utf-16", "iso-2022-jp"):
+        entries = parse_feed(rss.format(enc=enc).encode(enc), "http://a.example/f").entries
+        assert [(e.title, e.summary_html) for e in entries] == [("東京の天気", "晴れ")], enc
+
+
+@pytest.mark.parametrize(
+    ("raw", "title"),
+    [
+        (b"Tom &amp;amp; Jerry", "Tom & Jerry"),  # escaped twice, as RSS titles often are
+        (b"Caf&amp;eacute; &amp;#8220;open&amp;#8221;", "Caf\u00e9 \u201copen\u201d"),
+        (b"a&amp;#1;b", "ab"),  # a control character by reference: gone, never raw
+        (b"R&amp;D &lt; 5%", "R&D < 5%"),
+        (b"AT&amp;T", "AT&T"),
+    ],
+)
+def test_titles_are_unescaped_once_more(raw: bytes, title: str) -> None:
+    feed = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>'
+        + raw
+        + b"</title><link>http://a.example/1</link></item></channel></rss>"
+    )
+    assert parse_feed(feed, "http://a.example/f").entries[0].title == title
