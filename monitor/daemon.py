@@ -46,8 +46,9 @@ from monitor.websub import WebSub
 STORE_RETRY = 5.0
 CLAIMED_RETRY = 5.0  # a feed another replica is polling: look again after this long
 # A poll (its feed and, with fetch_article, its pages one by one) that takes longer is cut
-# short, so a few slow or hostile feeds cannot hold every scheduler slot for long; entries
-# recorded before the cut stay recorded, the others come again at the next poll.
+# short, so a few slow or hostile feeds cannot hold every scheduler slot for long; it counts
+# as a failed poll (see poll_once): entries recorded before the cut stay recorded, the
+# others come again at the next poll.
 POLL_DEADLINE = 300.0
 RULES_POLL = 2.0
 
@@ -321,13 +322,9 @@ class Daemon:
         try:
             state = await self.deps.store.get_feed(feed.url)
             if state is None or (not state.disabled and state.next_poll <= time.time()):
-                try:
-                    async with asyncio.timeout(self.poll_deadline):
-                        state = await poll_once(self.poller, feed, self.owner)
-                except TimeoutError:
-                    # Its claim runs out after one interval; then the feed is polled again.
-                    self.log.warning("poll cut short", feed=feed.name, after=self.poll_deadline)
-                    return time.time() + feed.interval
+                state = await poll_once(
+                    self.poller, feed, self.owner, deadline=self.poll_deadline
+                )
                 polled = state.next_poll > time.time()  # else another replica holds the claim
                 if polled and self.websub is not None and not state.errors:
                     await self.websub.maintain(feed, state)

@@ -408,8 +408,16 @@ def _first_of_each(
 # --- one scheduled poll ---------------------------------------------------------------------
 
 
-async def poll_once(poller: Poller, feed: FeedConfig, owner: str) -> FeedState:
-    """Claim, poll, record the outcome and log the canonical poll line; never raises."""
+async def poll_once(
+    poller: Poller, feed: FeedConfig, owner: str, *, deadline: float | None = None
+) -> FeedState:
+    """Claim, poll, record the outcome and log the canonical poll line; never raises.
+
+    A poll still running after ``deadline`` seconds is cut short and counts as a failed
+    poll (backing off like any error); entries recorded before the cut stay recorded, and
+    the feed's old validators are kept, so the next poll fetches the others again rather
+    than hearing 304.
+    """
     store = poller.store
     claimed = await store.claim_feed(feed.url, owner, ttl=feed.interval)
     try:
@@ -422,13 +430,19 @@ async def poll_once(poller: Poller, feed: FeedConfig, owner: str) -> FeedState:
     if not claimed:
         return state
     started = time.monotonic()
+    validators = state.etag, state.last_modified
     try:
-        result = await poller.poll(feed, state)
+        async with asyncio.timeout(deadline):
+            result = await poller.poll(feed, state)
         state.errors, state.last_error, state.last_status = 0, None, int(result.status)
         delay = _success_delay(feed, state, result)
     except (FetchError, ParseError) as exc:
         result = PollResult("error")
         delay = _failure(poller, feed, state, exc)
+    except TimeoutError:
+        state.etag, state.last_modified = validators
+        result = PollResult("error")
+        delay = _failure(poller, feed, state, FetchError(f"poll cut short after {deadline:g} s"))
     except Exception as exc:
         # Not the feed's fault as far as we know (a store blip, a library surprise): this
         # poll counts as failed and backs off like any error, and the claim is released.

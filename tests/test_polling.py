@@ -6,7 +6,9 @@ Each test scripts the server's answers and checks what the poller sent and what 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ class Answer:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering
 
 
 @dataclass
@@ -68,6 +71,7 @@ class Scripted:
             self.requests.append((path, dict(request.headers)))
             answers = self.script.get(path) or [Answer(404)]
             a = answers[min(seen, len(answers) - 1)]
+            await asyncio.sleep(a.delay)
             return web.Response(status=a.status, body=a.body, headers=a.headers)
 
         app = web.Application()
@@ -279,3 +283,33 @@ async def test_vanished_redirect_target_falls_back(tmp_path: Path) -> None:
         back = await r.poll(feed)
     assert not gone.disabled and "url" not in gone.meta
     assert back.last_status == 200 and len(r.server.hits("/feed")) == 1
+
+
+async def test_a_poll_cut_at_its_deadline_fails_and_keeps_the_old_validators(
+    tmp_path: Path,
+) -> None:
+    """A poll still fetching an article page at its deadline is cut: it counts as a failed
+    poll (backing off), gives its claim back, and does not keep the new ETag, since its
+    entry was not recorded and a 304 at the next poll would lose it."""
+    async with rig(tmp_path, {}) as r:
+        body = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+            f"<title>Korea story</title><link>{r.base}/page</link>"
+            "<description>Korea</description></item></channel></rss>"
+        ).encode()
+        r.server.script["/feed"] = [Answer(200, body, {"ETag": '"v1"'})]
+        r.server.script["/page"] = [Answer(200, b"<p>Korea</p>", delay=5.0)]
+        feed = dataclasses.replace(r.feed(), fetch_article=True)
+        started = time.monotonic()
+        state = await poll_once(r.poller, feed, OWNER, deadline=0.5)
+        assert time.monotonic() - started < 4  # cut, not waiting for the page
+        stored = await r.store.get_feed(feed.url)
+        claimed = await r.store.claim_feed(feed.url, "another-replica", ttl=60)
+        unseen = await r.store.unseen([f"{r.base}/page"])
+    assert stored is not None
+    assert state.errors == stored.errors == 1
+    assert "cut short" in (stored.last_error or "")
+    assert stored.etag is None  # the next poll fetches the feed in full again
+    assert delay(stored) > 0.5 * feed.interval  # backs off as any failed poll does
+    assert claimed  # the claim was given back
+    assert unseen == {f"{r.base}/page"}  # not recorded: it comes again next time
