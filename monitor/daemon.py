@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import os
 import random
 import socket
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -42,6 +46,8 @@ from monitor.store.base import Store
 from monitor.store.redis import RedisStore
 from monitor.store.sqlite import SQLiteStore
 from monitor.websub import WebSub
+
+T = TypeVar("T")
 
 STORE_RETRY = 5.0
 CLAIMED_RETRY = 5.0  # a feed another replica is polling: look again after this long
@@ -208,9 +214,9 @@ class Daemon:
         return True
 
     async def reload_in_thread(self) -> bool:
-        """:meth:`reload_rules` in a worker thread: loading 100k rules takes seconds, and
+        """:meth:`reload_rules` in a thread of its own: loading 100k rules takes seconds, and
         polls, deliveries and health checks go on meanwhile."""
-        return await asyncio.to_thread(self.reload_rules)
+        return await in_daemon_thread(self.reload_rules)
 
     def reload_soon(self) -> None:
         """Ask for a rule reload (SIGHUP): the rule watcher does it at once."""
@@ -322,9 +328,7 @@ class Daemon:
         try:
             state = await self.deps.store.get_feed(feed.url)
             if state is None or (not state.disabled and state.next_poll <= time.time()):
-                state = await poll_once(
-                    self.poller, feed, self.owner, deadline=self.poll_deadline
-                )
+                state = await poll_once(self.poller, feed, self.owner, deadline=self.poll_deadline)
                 polled = state.next_poll > time.time()  # else another replica holds the claim
                 if polled and self.websub is not None and not state.errors:
                     await self.websub.maintain(feed, state)
@@ -351,3 +355,33 @@ def check_routes(rules: RuleSet, config: Config) -> None:
                     rule.path,
                     rule.line,
                 )
+
+
+def in_daemon_thread(fn: Callable[[], T]) -> Awaitable[T]:
+    """``fn()`` in a new daemon thread, with the caller's context; its result as a future.
+
+    Unlike the default executor's, the thread is not waited for at exit: a shutdown during
+    a rule reload keeps its grace period instead of waiting seconds for rules it would
+    throw away (the reload only reads files and builds a new RuleSet, so cutting it off
+    loses nothing).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    ctx = contextvars.copy_context()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():  # cancelled meanwhile: nobody waits for the answer
+            outcome()
+
+    def run() -> None:
+        try:
+            result = ctx.run(fn)
+        except BaseException as exc:  # handed to the awaiting task, which decides
+            answer = functools.partial(settle, functools.partial(future.set_exception, exc))
+        else:
+            answer = functools.partial(settle, functools.partial(future.set_result, result))
+        with contextlib.suppress(RuntimeError):  # the loop closed: the daemon is exiting
+            loop.call_soon_threadsafe(answer)
+
+    threading.Thread(target=run, name="reload", daemon=True).start()
+    return future

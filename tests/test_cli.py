@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -192,6 +193,33 @@ async def test_sighup_reloads_rules_the_file_watcher_cannot_see(tmp_path: Path) 
             assert await rules_gauge(session, port) == "news_monitor_rules 2.0"
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_sigterm_during_a_long_reload_exits_at_once(tmp_path: Path) -> None:
+    """A reload of 100k rules takes seconds; SIGTERM meanwhile stops the daemon within its
+    grace period instead of waiting for rules it would throw away (the reload thread was
+    joined at exit)."""
+    port = free_port()
+    cfg = config_with(tmp_path, "rules:\n  - id: a\n    query: korea\n").read_text()
+    (tmp_path / "monitor.yml").write_text(cfg.replace("127.0.0.1:0", f"127.0.0.1:{port}"))
+    many = "".join(f"  - id: r{i}\n    query: 'w{i} AND (v{i} OR x{i})'\n" for i in range(100_000))
+    (tmp_path / "big.yml").write_text("rules:\n" + many)
+    proc = await start_daemon(tmp_path / "monitor.yml")
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_healthy(session, port)
+            os.replace(tmp_path / "big.yml", tmp_path / "rules" / "main.yml")
+            proc.send_signal(signal.SIGHUP)
+            await asyncio.sleep(1.5)  # loading: ~10 s here
+            assert await rules_gauge(session, port) == "news_monitor_rules 1.0"
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert time.monotonic() - started < 5
     finally:
         if proc.returncode is None:
             proc.kill()
