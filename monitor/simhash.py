@@ -72,13 +72,22 @@ def fingerprint(text: str) -> int | None:
     return _majority(x.to_bytes(16 * n + 16, "little"), n + 1, total)
 
 
+# ASCII text with every character but letters, digits and newlines made a space: its words
+# are then what str.split finds, as _WORD would (one C pass, where the regex is 4x slower).
+_ASCII_WORDS = str.maketrans({i: " " for i in range(128) if not chr(i).isalnum() and i != 10})
+
+
 def _words(text: str) -> list[str]:
     """The first MAX_WORDS lower-cased words of the lines of at least MIN_LINE_WORDS."""
     words: list[str] = []
-    for line in text.lower().split("\n"):  # lower-cased first: "İ" becomes two characters
+    text = text.lower()  # first: "İ" becomes two characters
+    ascii_only = text.isascii()
+    if ascii_only:
+        text = text.translate(_ASCII_WORDS)
+    for line in text.split("\n"):
         if len(line) < MIN_LINE_CHARS:
             continue
-        found = _WORD.findall(line)
+        found = line.split() if ascii_only else _WORD.findall(line)
         if len(found) >= MIN_LINE_WORDS:
             words += found
             if len(words) >= MAX_WORDS:
