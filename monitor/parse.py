@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin
 
@@ -269,6 +270,11 @@ def _link(value: object, base: str) -> str:
     link = _text(value)
     if not link or not base:
         return link
+    return _joined(base, link)
+
+
+@lru_cache(maxsize=4096)  # each entry's link is joined for its link and again for its guid
+def _joined(base: str, link: str) -> str:
     try:
         return urljoin(base, link)
     except ValueError:
