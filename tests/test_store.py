@@ -679,3 +679,39 @@ async def test_redis_abandoned_group_cannot_grow_the_stream_forever(
         assert await redis_client.xlen(f"{PREFIX}:hits") <= 300
     finally:
         await store.close()
+
+
+async def test_redis_seen_marks_last_while_feeds_list_the_entry(redis_server: Any) -> None:
+    """seen_ttl runs from the last time a feed listed the entry: a mark asked about every
+    half second outlives the TTL; one never asked about again expires. (Marks used to
+    expire seen_ttl after the first sighting, so an entry a slow feed keeps listing came
+    back as new, and alerted again once its hit was forgotten too.)"""
+    client = aioredis.Redis.from_url(redis_server.url)
+    store = RedisStore(client, PREFIX, seen_ttl=2.0)
+    try:
+        await store.record(["listed", "dropped"], [])
+        for _ in range(7):  # 3.5 s in all: past the TTL
+            await asyncio.sleep(0.5)
+            assert await store.unseen(["listed", "new"]) == {"new"}
+        assert await store.unseen(["dropped", "listed"]) == {"dropped"}
+    finally:
+        await store.close()
+        await client.aclose()
+
+
+async def test_redis_hit_marks_last_while_the_story_comes_again(redis_server: Any) -> None:
+    """hit_ttl runs from the last copy of the story: copies arriving every half second for
+    longer than the TTL never alert again; after a quiet TTL, the story alerts anew."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    store = RedisStore(client, PREFIX, hit_ttl=2.0)
+    hit = make_hit("s_again", sinks=())
+    try:
+        assert [h.id for h in await store.record([], [hit])] == [hit.id]
+        for _ in range(7):  # 3.5 s in all: past the TTL
+            await asyncio.sleep(0.5)
+            assert await store.record([], [hit]) == []
+        await asyncio.sleep(2.5)
+        assert [h.id for h in await store.record([], [hit])] == [hit.id]
+    finally:
+        await store.close()
+        await client.aclose()

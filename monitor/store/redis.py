@@ -24,8 +24,10 @@ Key layout (``P`` is the prefix):
     P:hits:<rule-id>    pub/sub channel (and each of the hit's channels, names as written)
     P:feed:<urlhash>    hash: url, etag, last_modified, next_poll, errors, last_status, ...
     P:lock:<urlhash>    string: the owner polling the feed (PX ttl)
-    P:seen:<key>        string "1", expires after ``seen_ttl`` (default 30 days)
-    P:hit:<hit-id>      string "1": hit recorded, expires after ``hit_ttl`` (default 90 days)
+    P:seen:<key>        string "1", expires ``seen_ttl`` (default 30 days) after a feed
+                        last listed the entry
+    P:hit:<hit-id>      string "1": hit recorded, expires ``hit_ttl`` (default 90 days)
+                        after the story was last met
     P:sched:<sink>      zset: hit id -> next attempt (unix time; pushed by a lease)
     P:entry:<sink>      hash: hit id -> its stream entry id (still in the group's PEL)
     P:dead:<sink>       zset: hit id -> time it died
@@ -88,7 +90,7 @@ local function expect(key, want)
   end
 end
 expect(p .. ':hits', 'stream')
-local new, taken = {}, {}
+local new, taken, known = {}, {}, {}
 for _, hit in ipairs(hits) do
   if not taken[hit.id] and redis.call('EXISTS', p .. ':hit:' .. hit.id) == 0 then
     taken[hit.id] = true
@@ -96,6 +98,8 @@ for _, hit in ipairs(hits) do
       if sink == '' then error('empty sink name in hit ' .. hit.id) end
     end
     new[#new + 1] = hit
+  elseif not taken[hit.id] then
+    known[#known + 1] = hit.id
   end
 end
 
@@ -124,6 +128,9 @@ if type(groups) == 'table' and not groups.err then
 end
 
 -- Phase 2: write.
+-- A hit met again (another copy of its story, an entry seen again) is remembered for hit_ttl
+-- from now: while copies keep coming, the story keeps alerting once.
+for _, id in ipairs(known) do redis.call('PEXPIRE', p .. ':hit:' .. id, hit_ttl) end
 local ids = {}
 for _, hit in ipairs(new) do
   redis.call('SET', p .. ':hit:' .. hit.id, '1', 'PX', hit_ttl)
@@ -150,6 +157,16 @@ if trim[1] == 'MINID' and #new > 0 then
   redis.call('XTRIM', p .. ':hits', 'MAXLEN', '~', hard_cap)
 end
 return ids
+"""
+
+# KEYS: seen marks; ARGV: ttl_ms. Renews the marks that exist; returns the (1-based)
+# positions of those that do not.
+TOUCH = """
+local missing = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('PEXPIRE', key, ARGV[1]) == 0 then missing[#missing + 1] = i end
+end
+return missing
 """
 
 # KEYS: lock; ARGV: owner, ttl_ms. Take the lock, or renew it when we hold it already.
@@ -199,6 +216,7 @@ class RedisStore:
         self.lease = lease
         self.owns_client = owns_client
         self._record = client.register_script(RECORD)
+        self._touch = client.register_script(TOUCH)
         self._claim = client.register_script(CLAIM)
         self._release = client.register_script(RELEASE)
         self.outbox = RedisOutbox(client, prefix, lease=lease, consumer=consumer)
@@ -256,12 +274,21 @@ class RedisStore:
     # -- seen and hits ---------------------------------------------------------------------
 
     async def unseen(self, keys: list[str]) -> set[str]:
-        """The subset of ``keys`` not marked seen yet."""
+        """The subset of ``keys`` not marked seen yet; the marks of the others are renewed
+        for ``seen_ttl`` (one script, one round trip).
+
+        So ``seen_ttl`` runs from the last time a feed listed the entry (every feed is
+        fetched in full at least daily, see :func:`monitor.schedule.refetch_due`), not from
+        the first: an entry a slow feed lists for months is not taken for new every
+        ``seen_ttl``, cleaned, matched and (once its hit is forgotten) alerted again.
+        """
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return set()
-        marks = await self.client.mget([self.key("seen", k) for k in wanted])
-        return {k for k, mark in zip(wanted, marks, strict=True) if mark is None}
+        missing = await self._touch(
+            keys=[self.key("seen", k) for k in wanted], args=[_ms(self.seen_ttl)]
+        )
+        return {wanted[int(i) - 1] for i in missing}
 
     async def record(self, keys: list[str], hits: list[Hit]) -> list[Hit]:
         """Mark ``keys`` seen, record, stream and publish the new ``hits``, in one script.
