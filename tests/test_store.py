@@ -715,3 +715,34 @@ async def test_redis_hit_marks_last_while_the_story_comes_again(redis_server: An
     finally:
         await store.close()
         await client.aclose()
+
+
+async def test_sqlite_seen_marks_expire_after_the_last_listing(tmp_path: Path) -> None:
+    """Seen keys live seen_ttl after a feed last listed the entry, as in Redis: one asked
+    about again stays, one never listed again is deleted by the periodic prune (record
+    runs it when due), so the file does not grow with every entry ever seen."""
+    store = await SQLiteStore(tmp_path / "s.db", seen_ttl=2.0, prune_every=0.0).open()
+    try:
+        await store.record(["listed", "dropped", "gone"], [])
+        await asyncio.sleep(1.5)
+        assert await store.unseen(["listed", "new"]) == {"new"}  # renews "listed"
+        await asyncio.sleep(1.0)  # "dropped" and "gone" are now 2.5 s old, "listed" 1 s
+        await store.record(["other"], [])  # due: prunes
+        assert await store.unseen(["listed", "dropped", "gone", "other"]) == {"dropped", "gone"}
+        assert await store.prune() == 0
+    finally:
+        await store.close()
+
+
+async def test_sqlite_prune_deletes_in_batches(tmp_path: Path, monkeypatch: Any) -> None:
+    """Expired marks past one batch are all deleted, the unexpired kept."""
+    monkeypatch.setattr("monitor.store.sqlite.PRUNE_BATCH", 7)
+    store = await SQLiteStore(tmp_path / "s.db", seen_ttl=1.0, prune_every=3600.0).open()
+    try:
+        await store.record([f"old{i}" for i in range(30)], [])  # the first record prunes
+        await asyncio.sleep(1.2)
+        await store.record(["fresh"], [])  # not due again for an hour
+        assert await store.prune() == 30
+        assert await store.unseen(["fresh", "old0"]) == {"old0"}
+    finally:
+        await store.close()

@@ -11,8 +11,11 @@ Promises (beyond those of :mod:`monitor.store.base`):
   leases left by a previous process (one process owns the file).
 - The schema version is ``PRAGMA user_version``; a file from a newer version is refused.
 
-Seen keys are kept forever for now: pruning them (``DELETE FROM seen WHERE at < ?``, the
-``at`` column exists for it) is left for when retention becomes configurable.
+Seen keys live :data:`SEEN_TTL` (30 days, as in the Redis store) after a feed last listed
+their entry: ``unseen`` renews the marks it finds (every feed is fetched in full at least
+daily), and ``record`` deletes expired ones once every ``prune_every`` seconds, in batches.
+So the file stops growing with every entry ever seen, and an entry still listed is never
+taken for new.
 
 Usage: ``store = SQLiteStore(path); await store.open()`` (or ``async with SQLiteStore(path)``).
 """
@@ -25,7 +28,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -89,14 +92,30 @@ STORY_TABLES = (
     "CREATE INDEX IF NOT EXISTS story_bands_band ON story_bands (band)",
     "CREATE INDEX IF NOT EXISTS story_bands_at ON story_bands (at)",
 )
+# For pruning seen keys; created if missing like the tables above.
+SEEN_INDEX = "CREATE INDEX IF NOT EXISTS seen_at ON seen (at)"
+SEEN_TTL = 30 * 86_400.0
+PRUNE_EVERY = 3_600.0
+PRUNE_BATCH = 5_000  # rows per delete: each batch holds the write lock only briefly
 
 
 class SQLiteStore:
     """The :class:`~monitor.store.base.Store` on one SQLite file (created with its folders)."""
 
-    def __init__(self, path: str | Path, *, lease: float = 120.0, owner: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        lease: float = 120.0,
+        owner: bool = True,
+        seen_ttl: float = SEEN_TTL,
+        prune_every: float = PRUNE_EVERY,
+    ) -> None:
         self.path = Path(path)
         self.lease = lease
+        self.seen_ttl = seen_ttl
+        self.prune_every = prune_every
+        self._next_prune = 0.0
         # The daemon owns the file and clears leases a dead predecessor left; a second
         # process (the ``deliveries`` command) must not clear the running daemon's leases.
         self.owner = owner
@@ -158,6 +177,7 @@ class SQLiteStore:
             db.execute(STATE_TABLE)
             for statement in STORY_TABLES:
                 db.execute(statement)
+            db.execute(SEEN_INDEX)
             if self.owner:
                 db.execute("UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0")
         except BaseException:
@@ -243,9 +263,11 @@ class SQLiteStore:
     # -- seen and hits ---------------------------------------------------------------------
 
     async def unseen(self, keys: list[str]) -> set[str]:
-        """The subset of ``keys`` not marked seen yet."""
+        """The subset of ``keys`` not marked seen yet; the marks of the others are renewed
+        (their ``at`` set to now), so they expire ``seen_ttl`` after the last listing."""
         if not keys:
             return set()
+        now = time.time()
 
         def query(db: sqlite3.Connection) -> set[str]:
             wanted = list(dict.fromkeys(keys))
@@ -253,7 +275,11 @@ class SQLiteStore:
             for chunk in _chunks(wanted, 500):
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(f"SELECT key FROM seen WHERE key IN ({marks})", chunk)
-                seen.update(key for (key,) in rows)
+                found = [key for (key,) in rows]
+                seen.update(found)
+                if found:
+                    renew = f"UPDATE seen SET at = ? WHERE key IN ({','.join('?' * len(found))})"
+                    db.execute(renew, [now, *found])
             return set(wanted) - seen
 
         return await self._run(query)
@@ -269,11 +295,29 @@ class SQLiteStore:
         def write(db: sqlite3.Connection) -> list[Hit]:
             with _transaction(db):
                 db.executemany(
-                    "INSERT OR IGNORE INTO seen (key, at) VALUES (?, ?)", [(k, now) for k in keys]
+                    "INSERT OR REPLACE INTO seen (key, at) VALUES (?, ?)", [(k, now) for k in keys]
                 )
-                return [hit for hit in hits if _insert_hit(db, hit, now)]
+                recorded = [hit for hit in hits if _insert_hit(db, hit, now)]
+            if now >= self._next_prune:
+                self._next_prune = now + self.prune_every
+                with suppress(sqlite3.Error):  # the record stands; pruning can wait a round
+                    self._prune(db, now)
+            return recorded
 
         return await self._run(write)
+
+    async def prune(self) -> int:
+        """Delete the seen marks older than ``seen_ttl`` now; returns how many."""
+        return await self._run(lambda db: self._prune(db, time.time()))
+
+    def _prune(self, db: sqlite3.Connection, now: float) -> int:
+        sql = "DELETE FROM seen WHERE key IN (SELECT key FROM seen WHERE at < ? LIMIT ?)"
+        total = 0
+        while True:  # in batches, each its own transaction
+            deleted = db.execute(sql, (now - self.seen_ttl, PRUNE_BATCH)).rowcount
+            total += deleted
+            if deleted < PRUNE_BATCH:
+                return total
 
     async def hits(self, limit: int = 100) -> list[bytes]:
         """The ``limit`` most recent hit bodies, newest last."""
