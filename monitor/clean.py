@@ -134,6 +134,13 @@ _CALL_TO_ACTION = re.compile(
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment, normalised (:func:`normalize`): blocks on their own
     lines, entities decoded."""
+    return normalize(html_text(html))
+
+
+def html_text(html: str) -> str:
+    """The text of an HTML fragment before normalising: entities decoded, scripts and styles
+    dropped, blocks (and Unicode line and paragraph separators) on lines of their own,
+    whitespace otherwise as written. For callers that look at it before normalising."""
     if not html or html.isspace():
         return ""
     if "&#" in html:  # control characters by reference are replaced as raw ones are
@@ -143,14 +150,26 @@ def html_to_text(html: str) -> str:
         html = _CONTROL.sub(" ", html)
         data = html.encode("utf-8", "surrogatepass")
     if not looks_like_html(html):  # plain text, perhaps with entities: no parse needed
-        return normalize(unescape(html))
+        return _line_breaks(unescape(html))
     try:
         root = etree.fromstring(data, _FRAGMENT_PARSER)
-        text = "" if root is None else normalize(_tree_text(root))
+        text = "" if root is None else _tree_text(root)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         text = ""  # ValueError: lxml refusing a character; the crude reading below has none
-    # libxml2 gives up on absurd nesting (> ~2000 levels) and returns nothing at all.
-    return text or normalize(_strip_tags(html))
+    if not text or text.isspace():
+        # libxml2 gives up on absurd nesting (> ~2000 levels) and returns nothing at all.
+        text = _strip_tags(html)
+    return _line_breaks(text)
+
+
+def _line_breaks(text: str) -> str:
+    """``text`` with the Unicode line and paragraph separators (and NEL) made newlines, as
+    they end lines of text (normalize would make them spaces)."""
+    if not text.isascii():
+        for separator in "\u2028\u2029\x85":
+            if separator in text:
+                text = text.replace(separator, "\n")
+    return text
 
 
 def _has_control(text: str, data: bytes) -> bool:

@@ -51,7 +51,7 @@ import fastfeedparser
 import feedparser
 
 from monitor.article import MAX_TITLE_CHARS, Article
-from monitor.clean import html_to_text, looks_like_html
+from monitor.clean import html_text, html_to_text, looks_like_html
 from monitor.errors import ParseError
 from monitor.textnorm import normalize
 from monitor.urls import canonical_url, is_http_url
@@ -135,12 +135,17 @@ def entry_summary(entry: Entry) -> str:
     return normalize(_entry_text(entry.summary_html)[:SUMMARY_CHARS])
 
 
-def _entry_text(html_text: str) -> str:
-    """Text of entry HTML; HTML that the feed escaped twice is unwrapped once more."""
-    text = html_to_text(html_text)
-    if text.startswith("<") and looks_like_html(text[:200]):
-        text = html_to_text(text)
-    return text
+def _entry_text(entry_html: str) -> str:
+    """Text of entry HTML; HTML that the feed escaped twice is unwrapped once more.
+
+    Told from the text before normalising: NFKC would make fullwidth brackets ("＜NYSE＞")
+    look like a tag.
+    """
+    text = html_text(entry_html)
+    head = text.lstrip()[:200]
+    if head.startswith("<") and looks_like_html(head):
+        text = html_text(text)
+    return normalize(text)
 
 
 # --- choosing a parser -----------------------------------------------------------------------
@@ -262,8 +267,17 @@ def _title(value: object) -> str:
     if looks_like_html(title):
         title = html_to_text(title)
     elif "&" in title:  # escaped once more than XML needs, as RSS titles often are
-        title = html.unescape(title)
+        title = _ENTITY.sub(_unescaped, title)
     return " ".join(title.split())[:MAX_TITLE_CHARS]
+
+
+# A character reference with its semicolon: html.unescape alone would also read "&reg"
+# in "Sales&regional" (HTML's legacy entities need none), which a plain title never means.
+_ENTITY = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _unescaped(found: re.Match[str]) -> str:
+    return html.unescape(found.group())
 
 
 def _link(value: object, base: str) -> str:
@@ -273,8 +287,17 @@ def _link(value: object, base: str) -> str:
     return _joined(base, link)
 
 
-@lru_cache(maxsize=4096)  # each entry's link is joined for its link and again for its guid
 def _joined(base: str, link: str) -> str:
+    if len(base) + len(link) > _CACHED_CHARS:  # answered, not kept (a hostile length)
+        return _join.__wrapped__(base, link)
+    return _join(base, link)
+
+
+_CACHED_CHARS = 2048
+
+
+@lru_cache(maxsize=4096)  # each entry's link is joined for its link and again for its guid
+def _join(base: str, link: str) -> str:
     try:
         return urljoin(base, link)
     except ValueError:
@@ -393,8 +416,12 @@ def _controls_out(data: bytes, head: str) -> bytes:
     if _wide_codec(data) is not None:
         return data
     declared = _DECLARED.search(head[:512])
-    if declared and declared.group(1).lower().replace("_", "-").startswith("iso-2022"):
-        return data
+    if declared:
+        try:
+            if codecs.lookup(declared.group(1)).name.startswith("iso2022"):  # aliases too
+                return data
+        except LookupError:  # a name Python does not know: no parser will decode it either
+            pass
     return data.translate(_C0_TO_SPACE)
 
 

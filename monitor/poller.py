@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import copy
 import functools
 import random
 import sqlite3
@@ -415,8 +416,8 @@ async def poll_once(
 
     A poll still running after ``deadline`` seconds is cut short and counts as a failed
     poll (backing off like any error); entries recorded before the cut stay recorded, and
-    the feed's old validators are kept, so the next poll fetches the others again rather
-    than hearing 304.
+    the feed's old validators and schedule notes are kept (as after any poll that stops
+    half-way), so the next poll fetches the others again rather than hearing 304.
     """
     store = poller.store
     claimed = await store.claim_feed(feed.url, owner, ttl=feed.interval)
@@ -430,27 +431,32 @@ async def poll_once(
     if not claimed:
         return state
     started = time.monotonic()
-    validators = state.etag, state.last_modified
+    before = state.etag, state.last_modified, copy.deepcopy(state.meta)
+    timer = asyncio.timeout(deadline)
     try:
-        async with asyncio.timeout(deadline):
+        async with timer:
             result = await poller.poll(feed, state)
         state.errors, state.last_error, state.last_status = 0, None, int(result.status)
         delay = _success_delay(feed, state, result)
     except (FetchError, ParseError) as exc:
         result = PollResult("error")
         delay = _failure(poller, feed, state, exc)
-    except TimeoutError:
-        state.etag, state.last_modified = validators
-        result = PollResult("error")
-        delay = _failure(poller, feed, state, FetchError(f"poll cut short after {deadline:g} s"))
     except Exception as exc:
-        # Not the feed's fault as far as we know (a store blip, a library surprise): this
-        # poll counts as failed and backs off like any error, and the claim is released.
-        await _release(store, feed, owner)
-        if _store_down(exc):
-            raise
+        # The poll stopped half-way: what it noted of the feed is forgotten, above all the
+        # new validators, so the entries it did not record come again rather than hide
+        # behind a 304 (and are not counted twice towards the publishing rate).
+        state.etag, state.last_modified, state.meta = before
         result = PollResult("error")
-        delay = _failure(poller, feed, state, ParseError(f"{type(exc).__name__}: {exc}"))
+        if isinstance(exc, TimeoutError) and timer.expired():
+            cut = FetchError(f"poll cut short after {deadline:g} s")
+            delay = _failure(poller, feed, state, cut)
+        else:
+            # Not the feed's fault as far as we know (a store blip, a library surprise):
+            # the poll counts as failed and backs off like any error; the claim is released.
+            await _release(store, feed, owner)
+            if _store_down(exc):
+                raise
+            delay = _failure(poller, feed, state, ParseError(f"{type(exc).__name__}: {exc}"))
     ms = int((time.monotonic() - started) * 1000)
     state.next_poll = time.time() + schedule.jittered(delay, random.random())
     try:

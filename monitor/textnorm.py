@@ -52,8 +52,8 @@ _REPLACE = {
     **dict.fromkeys(_INVISIBLE, ""),
     **{chr(c): " " for c in range(0x80, 0xA0)},
 }
-_SPECIAL = re.compile("[" + "".join(_REPLACE) + "]")
-_DROPPED = frozenset(_INVISIBLE)
+_INVISIBLES = re.compile("[" + _INVISIBLE + "]")
+_FOLDED = re.compile("[" + "".join(c for c in _REPLACE if c not in _INVISIBLE) + "]")
 # Once NFKC and the above are done: the controls that are not whitespace (str.split would
 # keep them in words) become spaces.
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f]")
@@ -95,16 +95,10 @@ def normalize(text: str) -> str:
 def _normalize(text: str) -> str:
     text = text[:MAX_CHARS]
     if not text.isascii():  # NFKC, the folds and the invisibles leave ASCII as it is
-        # A replace per distinct character found: a substitution would call back into
-        # Python for each of the dozens of quotes an article holds.
-        found = set(_SPECIAL.findall(text))
-        for char in found & _DROPPED:
-            text = text.replace(char, "")
+        text = _replace_each(_INVISIBLES, text)
         if not unicodedata.is_normalized("NFKC", text):
-            text = unicodedata.normalize("NFKC", text)
-            found = set(_SPECIAL.findall(text))  # NFKC makes no invisible (checked)
-        for char in found - _DROPPED:
-            text = text.replace(char, _REPLACE[char])
+            text = unicodedata.normalize("NFKC", text)  # makes no invisible (checked)
+        text = _replace_each(_FOLDED, text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     # Text printable but for its newlines holds no control and no space but " " (both are
@@ -127,3 +121,19 @@ def _normalize(text: str) -> str:
         lines = (" ".join(line.split()) for line in text.split("\n"))
         text = "\n".join([line for line in lines if line])
     return text[:MAX_CHARS].strip()  # NFKC can lengthen text (a ligature, up to 18 chars)
+
+
+def _replace_each(chars: re.Pattern[str], text: str) -> str:
+    """``text`` with every character ``chars`` matches replaced as :data:`_REPLACE` says.
+
+    One ``str.replace`` per distinct character found, each search going on from where the
+    last one stopped (nothing before it changes): a substitution would call back into
+    Python for each of the dozens of quotes an article holds, and a list of every match
+    would cost memory on a page of nothing else.
+    """
+    found = chars.search(text)
+    while found is not None:
+        char = found.group()
+        text = text.replace(char, _REPLACE[char])
+        found = chars.search(text, found.start())
+    return text

@@ -75,13 +75,19 @@ TRACKING_PREFIXES = ("utm_",)
 
 
 # Each entry's link is asked about several times on its way (its seen-key, its article, its
-# story): the answers are cached, which also makes a feed listing a URL twice cost nothing.
+# story): the answers for URLs up to _CACHED_CHARS long are cached (a hostile page's
+# megabyte-long canonical link is answered, not kept).
 _CACHED = 4096
+_CACHED_CHARS = 2048
+
+
+def is_http_url(url: str) -> bool:
+    """True for an absolute http(s) URL with a host; never javascript:, data:, file: etc."""
+    return _is_http_url(url) if len(url) <= _CACHED_CHARS else _is_http_url.__wrapped__(url)
 
 
 @lru_cache(maxsize=_CACHED)
-def is_http_url(url: str) -> bool:
-    """True for an absolute http(s) URL with a host; never javascript:, data:, file: etc."""
+def _is_http_url(url: str) -> bool:
     try:
         parts = urlsplit(url.strip())
         return parts.scheme.lower() in HTTP_SCHEMES and bool(parts.hostname)
@@ -103,9 +109,15 @@ def strip_tracking(query: str) -> str:
     return "&".join(kept)
 
 
-@lru_cache(maxsize=_CACHED)
 def canonical_url(url: str, base: str | None = None) -> str:
     """The canonical spelling of ``url`` (resolved against ``base``); see the module docstring."""
+    if len(url) + len(base or "") <= _CACHED_CHARS:
+        return _canonical_url(url, base)
+    return _canonical_url.__wrapped__(url, base)
+
+
+@lru_cache(maxsize=_CACHED)
+def _canonical_url(url: str, base: str | None) -> str:
     url = url.strip()
     try:
         if base:

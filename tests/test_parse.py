@@ -381,3 +381,52 @@ def test_titles_are_unescaped_once_more(raw: bytes, title: str) -> None:
         + b"</title><link>http://a.example/1</link></item></channel></rss>"
     )
     assert parse_feed(feed, "http://a.example/f").entries[0].title == title
+
+
+def test_declared_iso_2022_alias_keeps_its_bytes() -> None:
+    """An ISO-2022 feed declared by an alias (csISO2022JP) is left alone too."""
+    rss = (
+        '<?xml version="1.0" encoding="csISO2022JP"?><rss version="2.0"><channel><title>t'
+        "</title><item><title>東京の天気</title><link>http://a.example/1</link>"
+        "</item></channel></rss>"
+    )
+    entries = parse_feed(rss.encode("iso-2022-jp"), "http://a.example/f").entries
+    assert [e.title for e in entries] == ["東京の天気"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "title"),
+    [
+        (b"Sales&amp;regional growth", "Sales&regional growth"),  # no semicolon: as written
+        (b"Q&amp;A &amp;notes", "Q&A &notes"),
+        (b"caf&amp;eacute;", "caf\u00e9"),
+    ],
+)
+def test_title_entities_need_their_semicolon(raw: bytes, title: str) -> None:
+    """HTML's legacy entities ("&reg", "&not") are read only with their semicolon."""
+    feed = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>'
+        + raw
+        + b"</title><link>http://a.example/1</link></item></channel></rss>"
+    )
+    assert parse_feed(feed, "http://a.example/f").entries[0].title == title
+
+
+@pytest.mark.parametrize(
+    ("content", "text"),
+    [
+        (
+            "\uff1c\uff2e\uff39\uff33\uff25\uff1e\u30c0\u30a6\u5e73\u5747",
+            "<NYSE>\u30c0\u30a6\u5e73\u5747",
+        ),
+        ("<p>\uff1c\uff22\uff1e\u901f\u5831\uff1c\uff0f\uff22\uff1e</p>", "<B>\u901f\u5831</B>"),
+        ("&lt;p&gt;Hello &lt;b&gt;world&lt;/b&gt;&lt;/p&gt;", "Hello world"),  # escaped twice
+        ("<p>one\u2028two\u2029three\x85four</p>", "one\ntwo\nthree\nfour"),
+    ],
+)
+def test_entry_text_edge_cases(content: str, text: str) -> None:
+    """Fullwidth brackets are text, not a tag to strip (NFKC makes them ASCII, so the
+    check for HTML escaped twice looks before normalising); Unicode line and paragraph
+    separators end lines."""
+    entry = Entry("t", "http://a.example/1", "", None, "", content, "")
+    assert entry_article(entry, source="t").text == text

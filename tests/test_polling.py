@@ -310,6 +310,7 @@ async def test_a_poll_cut_at_its_deadline_fails_and_keeps_the_old_validators(
     assert state.errors == stored.errors == 1
     assert "cut short" in (stored.last_error or "")
     assert stored.etag is None  # the next poll fetches the feed in full again
+    assert "recent" not in stored.meta  # its entry is not counted as published yet
     assert delay(stored) > 0.5 * feed.interval  # backs off as any failed poll does
     assert claimed  # the claim was given back
     assert unseen == {f"{r.base}/page"}  # not recorded: it comes again next time

@@ -721,7 +721,9 @@ async def test_sqlite_seen_marks_expire_after_the_last_listing(tmp_path: Path) -
     """Seen keys live seen_ttl after a feed last listed the entry, as in Redis: one asked
     about again stays, one never listed again is deleted by the periodic prune (record
     runs it when due), so the file does not grow with every entry ever seen."""
-    store = await SQLiteStore(tmp_path / "s.db", seen_ttl=2.0, prune_every=0.0).open()
+    store = await SQLiteStore(
+        tmp_path / "s.db", seen_ttl=2.0, prune_every=0.0, first_prune_after=0.0
+    ).open()
     try:
         await store.record(["listed", "dropped", "gone"], [])
         await asyncio.sleep(1.5)
@@ -737,12 +739,31 @@ async def test_sqlite_seen_marks_expire_after_the_last_listing(tmp_path: Path) -
 async def test_sqlite_prune_deletes_in_batches(tmp_path: Path, monkeypatch: Any) -> None:
     """Expired marks past one batch are all deleted, the unexpired kept."""
     monkeypatch.setattr("monitor.store.sqlite.PRUNE_BATCH", 7)
-    store = await SQLiteStore(tmp_path / "s.db", seen_ttl=1.0, prune_every=3600.0).open()
+    store = await SQLiteStore(
+        tmp_path / "s.db", seen_ttl=1.0, prune_every=3600.0, first_prune_after=0.0
+    ).open()
     try:
         await store.record([f"old{i}" for i in range(30)], [])  # the first record prunes
         await asyncio.sleep(1.2)
         await store.record(["fresh"], [])  # not due again for an hour
         assert await store.prune() == 30
         assert await store.unseen(["fresh", "old0"]) == {"old0"}
+    finally:
+        await store.close()
+
+
+async def test_sqlite_first_prune_waits_for_feeds_to_renew_their_marks(tmp_path: Path) -> None:
+    """A file written before marks were renewed holds first sightings; right after open,
+    nothing is pruned, so the feeds polled later still find their old entries seen."""
+    path = tmp_path / "s.db"
+    store = await SQLiteStore(path, first_prune_after=0.0).open()
+    await store.record(["old-but-listed"], [])
+    await store.close()
+    with sqlite3.connect(path) as db:  # as a file from before: marks 40 days old
+        db.execute("UPDATE seen SET at = ?", (time.time() - 40 * 86_400,))
+    store = await SQLiteStore(path).open()
+    try:
+        await store.record(["new-elsewhere"], [])  # the first record after open
+        assert await store.unseen(["old-but-listed"]) == set()
     finally:
         await store.close()

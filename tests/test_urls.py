@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from monitor import urls
 from monitor.article import Article
 from monitor.story import article_key, loose_url, story_id, story_keys
 from monitor.urls import canonical_url, is_http_url, strip_tracking
@@ -128,3 +129,15 @@ def test_one_story_under_url_spellings(url: str) -> None:
     keys = story_keys(Article(title="T", url=url))
     assert keys.story == base.story
     assert keys.seen == url
+
+
+def test_long_urls_are_answered_but_not_cached() -> None:
+    """The URL caches keep only ordinary lengths: a hostile page's megabyte-long canonical
+    link is answered like any other, never held in memory afterwards."""
+    huge = "https://example.com/" + "a" * 1_000_000 + "?utm_source=x&id=1"
+    before = (urls._is_http_url.cache_info().currsize, urls._canonical_url.cache_info().currsize)
+    assert urls.is_http_url(huge)
+    assert urls.canonical_url(huge) == "https://example.com/" + "a" * 1_000_000 + "?id=1"
+    after = (urls._is_http_url.cache_info().currsize, urls._canonical_url.cache_info().currsize)
+    assert after == before
+    assert urls.canonical_url("HTTPS://Example.com:443/a?utm_medium=b") == "https://example.com/a"

@@ -13,7 +13,8 @@ Promises (beyond those of :mod:`monitor.store.base`):
 
 Seen keys live :data:`SEEN_TTL` (30 days, as in the Redis store) after a feed last listed
 their entry: ``unseen`` renews the marks it finds (every feed is fetched in full at least
-daily), and ``record`` deletes expired ones once every ``prune_every`` seconds, in batches.
+daily), and ``record`` deletes expired ones once every ``prune_every`` seconds, in batches,
+starting :data:`FIRST_PRUNE_AFTER` after open.
 So the file stops growing with every entry ever seen, and an entry still listed is never
 taken for new.
 
@@ -96,6 +97,10 @@ STORY_TABLES = (
 SEEN_INDEX = "CREATE INDEX IF NOT EXISTS seen_at ON seen (at)"
 SEEN_TTL = 30 * 86_400.0
 PRUNE_EVERY = 3_600.0
+# None before this long after open: every feed is fetched in full at least daily, so by then
+# the marks of entries still listed are renewed, even in a file written before marks were
+# renewed (whose ``at`` is the first sighting) or after weeks of downtime.
+FIRST_PRUNE_AFTER = 2 * 86_400.0
 PRUNE_BATCH = 5_000  # rows per delete: each batch holds the write lock only briefly
 
 
@@ -110,11 +115,13 @@ class SQLiteStore:
         owner: bool = True,
         seen_ttl: float = SEEN_TTL,
         prune_every: float = PRUNE_EVERY,
+        first_prune_after: float = FIRST_PRUNE_AFTER,
     ) -> None:
         self.path = Path(path)
         self.lease = lease
         self.seen_ttl = seen_ttl
         self.prune_every = prune_every
+        self.first_prune_after = first_prune_after
         self._next_prune = 0.0
         # The daemon owns the file and clears leases a dead predecessor left; a second
         # process (the ``deliveries`` command) must not clear the running daemon's leases.
@@ -127,6 +134,7 @@ class SQLiteStore:
 
     async def open(self) -> SQLiteStore:
         """Create the file, folders and schema if needed; returns the store itself."""
+        self._next_prune = time.time() + self.first_prune_after
         if self._executor is not None:
             return self
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
