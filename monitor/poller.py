@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import copy
 import functools
 import random
 import sqlite3
@@ -431,7 +430,9 @@ async def poll_once(
     if not claimed:
         return state
     started = time.monotonic()
-    before = state.etag, state.last_modified, copy.deepcopy(state.meta)
+    # A shallow copy: the schedule notes replace meta's values, never change them in place
+    # (a deep copy of the publishing-rate list cost 304 polls ~10%).
+    before = state.etag, state.last_modified, dict(state.meta)
     timer = asyncio.timeout(deadline)
     try:
         async with timer:
