@@ -44,9 +44,10 @@ _INVISIBLE = (
     "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
     "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff\u00ad"
 )
-# Every character outside ASCII that a step below replaces: quotes and dashes folded,
-# invisibles dropped, C1 controls made spaces. One pass with a look-up finds them all; each
-# character is replaced by one thing, so one substitution equals the steps one by one.
+# Every character outside ASCII that a step below replaces, and by what: invisibles dropped
+# (found by _INVISIBLES, before NFKC), quotes and dashes folded and C1 controls made spaces
+# (found by _FOLDED, after it). Each is replaced by one thing, so replacing one distinct
+# character at a time equals the steps one by one.
 _REPLACE = {
     **_FOLD,
     **dict.fromkeys(_INVISIBLE, ""),
