@@ -142,7 +142,7 @@ def _entry_text(entry_html: str) -> str:
     look like a tag.
     """
     text = html_text(entry_html)
-    head = text.lstrip()[:200]
+    head = text[:1000].lstrip()[:200]  # not a copy of a long text to read its start
     if head.startswith("<") and looks_like_html(head):
         text = html_text(text)
     return normalize(text)
