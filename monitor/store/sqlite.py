@@ -97,7 +97,7 @@ STORY_TABLES = (
 SEEN_INDEX = "CREATE INDEX IF NOT EXISTS seen_at ON seen (at)"
 SEEN_TTL = 30 * 86_400.0
 PRUNE_EVERY = 3_600.0
-# None before this long after open: every feed is fetched in full at least daily, so by then
+# No pruning before this long after open: every feed is fetched in full at least daily, so by then
 # the marks of entries still listed are renewed, even in a file written before marks were
 # renewed (whose ``at`` is the first sighting) or after weeks of downtime.
 FIRST_PRUNE_AFTER = 2 * 86_400.0
