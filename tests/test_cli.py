@@ -132,6 +132,15 @@ def test_bad_config_key_is_one_line(tmp_path: Path) -> None:
     assert re.fullmatch(r"\S+monitor\.yml:5:1: error: colour: unknown key .*\n", result.stderr)
 
 
+async def sigterm(proc: asyncio.subprocess.Process, *, within: float) -> tuple[int, list[str]]:
+    """Send the daemon SIGTERM; its exit code (waited for at most ``within`` seconds) and
+    the events it logged."""
+    proc.send_signal(signal.SIGTERM)
+    code = await asyncio.wait_for(proc.wait(), within)
+    assert proc.stderr is not None
+    return code, [json.loads(line)["event"] for line in (await proc.stderr.read()).splitlines()]
+
+
 async def test_run_serves_health_and_drains_on_sigterm(tmp_path: Path) -> None:
     """The daemon answers /healthz and /readyz, and exits 0 soon after SIGTERM."""
     rules = "rules:\n  - id: r\n    query: korea\n"
@@ -146,16 +155,13 @@ async def test_run_serves_health_and_drains_on_sigterm(tmp_path: Path) -> None:
                 assert r.status == 200 and (await r.json())["ready"] is True
             async with session.get(f"http://127.0.0.1:{port}/metrics") as r:
                 assert "news_monitor_rules 1.0" in await r.text()
-        proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 20)
+        code, events = await sigterm(proc, within=20)
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    assert proc.stderr is not None
-    log = [json.loads(line) for line in (await proc.stderr.read()).decode().splitlines()]
     assert code == 0
-    assert [e["event"] for e in log if e["event"] in ("started", "stopping", "stopped")] == [
+    assert [e for e in events if e in ("started", "stopping", "stopped")] == [
         "started",
         "stopping",
         "stopped",
@@ -215,14 +221,11 @@ async def test_sigterm_during_a_long_reload_exits_at_once(tmp_path: Path) -> Non
             proc.send_signal(signal.SIGHUP)
             await asyncio.sleep(1.5)  # loading: ~10 s here
             assert await rules_gauge(session, port) == "news_monitor_rules 1.0"
-        proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 60)
+        code, events = await sigterm(proc, within=60)
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    assert proc.stderr is not None
-    events = [json.loads(line)["event"] for line in (await proc.stderr.read()).splitlines()]
     assert code == 0 and events[-2:] == ["stopping", "stopped"]
     # Stopped while still loading: the reload was cut off, not waited for (it used to
     # finish, ~10 s, and log this line before the process could exit).
