@@ -123,12 +123,30 @@ def _normalize(text: str) -> str:
         or text[-1:].isspace()
         or (not printable and _ODD_SPACE.search(text))
     ):
-        # Every run of spaces made one space, every run holding a newline one newline: the
-        # words of each line joined by single spaces, empty lines dropped (one C-level split
-        # a line, where a regex substitution matches once per space or line).
-        lines = (" ".join(line.split()) for line in text.split("\n"))
-        text = "\n".join([line for line in lines if line])
+        text = _tidy(text, printable)
     return text[:MAX_CHARS].strip()  # NFKC can lengthen text (a ligature, up to 18 chars)
+
+
+def _tidy(text: str, printable: bool) -> str:
+    """Every run of spaces made one space, every run holding a newline one newline, no
+    space at either end; ``printable`` when no whitespace but " " and "\n" is in ``text``.
+
+    Lines are stripped and the empty ones dropped in C-level passes (``map``, ``filter``);
+    runs of spaces left inside lines are then halved by ``str.replace`` until none is
+    left (a handful of passes). Splitting every line into words and joining them again
+    costs twice as much, so only text holding other whitespace (tabs aside) goes that way.
+    A regex substitution would match once per run, calling into its engine each time.
+    """
+    if not printable:
+        if "\t" in text:  # by far the most common other whitespace (source indentation)
+            text = text.replace("\t", " ")
+        if _ODD_SPACE.search(text):
+            lines = (" ".join(line.split()) for line in text.split("\n"))
+            return "\n".join([line for line in lines if line])
+    text = "\n".join(filter(None, map(str.strip, text.split("\n"))))
+    while "  " in text:
+        text = text.replace("  ", " ")
+    return text
 
 
 def _replace_each(chars: re.Pattern[str], text: str) -> str:
