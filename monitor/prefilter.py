@@ -8,9 +8,10 @@ Promises:
   :func:`monitor.checks.sequence_key`), present when it is a substring of the article's
   joined folded words. A rule with no such set (only NOT, metadata or regexes) is a
   candidate for every article.
-- :class:`Scanner` finds every phrase and prefix key of the rules in one Aho-Corasick pass
-  over the joined folded text, so a phrase selects its rules only when the whole phrase is
-  there: ``"university hospital"`` is not tried on every article with "university".
+- :class:`Scanner` finds every phrase and prefix key of the rules in one pass (Hyperscan or
+  Aho-Corasick) over each field's joined folded text, so a phrase selects its rules only
+  when the whole phrase is there: ``"university hospital"`` is not tried on every article
+  with "university".
 - For an AND the rule is filed under the child whose keys look rarest. Rarity starts as a
   guess (long words before short ones, phrases before their words, whole words before stems,
   very common English words last) and is then learnt from the articles seen: the share of
@@ -31,11 +32,20 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 
 import ahocorasick
 
+try:
+    import hyperscan
+except ImportError:  # no wheel for this platform: the Aho-Corasick automaton does the job
+    hyperscan = None  # type: ignore[assignment]
+
 from monitor import query as q
 from monitor.checks import sequence_key
+
+# The scan engines this machine has, the fastest last.
+ENGINES = ("ahocorasick",) if hyperscan is None else ("ahocorasick", "hyperscan")
 
 Estimate = Callable[[str], float]
 KeySets = tuple[set[str], set[str], set[str]]
@@ -108,27 +118,85 @@ def triggers(node: q.Node, rarity: Estimate = guess) -> set[str] | None:
 
 
 class Scanner:
-    """Finds which of a fixed set of phrase and prefix keys occur in joined folded text."""
+    """Finds which of a fixed set of phrase and prefix keys occur in joined folded text.
 
-    def __init__(self, keys: Iterable[str]) -> None:
+    With Hyperscan (installed where a wheel exists: Linux on x86_64) the keys are one
+    literal database scanned with SIMD, about three times faster than the Aho-Corasick
+    automaton, which does the same job everywhere else; ``engine`` picks one (tests try
+    both). Either reports each key present, once.
+    """
+
+    def __init__(self, keys: Iterable[str], engine: str | None = None) -> None:
         self.keys = frozenset(keys)
-        self._automaton: ahocorasick.Automaton | None = None
-        if self.keys:
-            automaton = ahocorasick.Automaton()
-            for key in self.keys:
-                automaton.add_word(key, key)
-            automaton.make_automaton()
-            self._automaton = automaton
+        self.engine = engine or ENGINES[-1]
+        if self.engine not in ENGINES:
+            raise ValueError(f"no scan engine {self.engine!r} here (there are {ENGINES})")
+        self._find: Callable[[str], set[str]] = _nothing
+        if not self.keys:
+            return
+        ordered = tuple(sorted(self.keys))
+        if self.engine == "hyperscan":
+            try:
+                self._find = _HyperscanFind(ordered)
+                return
+            except hyperscan.error:  # it has limits of its own; the automaton has none
+                self.engine = "ahocorasick"
+        self._find = _AhoCorasickFind(ordered)
 
     def scan(self, joined: tuple[str, str, str]) -> KeySets:
         """The keys present in the title, the body and either, given ``Evaluator.joined``."""
-        title: set[str] = set()
-        body: set[str] = set()
-        if self._automaton is not None:
-            split = len(joined[0])
-            for end, key in self._automaton.iter(joined[2]):
-                (title if end < split else body).add(key)
+        title, body = self._find(joined[0]), self._find(joined[1])
         return title, body, title | body
+
+
+def _nothing(text: str) -> set[str]:
+    return set()
+
+
+class _AhoCorasickFind:
+    """The keys occurring in a text, by one pass of an Aho-Corasick automaton."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        automaton = ahocorasick.Automaton()
+        for key in keys:
+            automaton.add_word(key, key)
+        automaton.make_automaton()
+        self._automaton = automaton
+
+    def __call__(self, text: str) -> set[str]:
+        return set(map(itemgetter(1), self._automaton.iter(text)))
+
+
+class _HyperscanFind:
+    """The keys occurring in a text, by one Hyperscan scan of its UTF-8 bytes (a key is a
+    substring of a text exactly when its UTF-8 is one of the text's UTF-8)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self._keys = keys
+        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self._db.compile(
+            expressions=[key.encode("utf-8", "surrogatepass") for key in keys],
+            ids=list(range(len(keys))),
+            elements=len(keys),
+            flags=hyperscan.HS_FLAG_SINGLEMATCH,  # one report per key and scan
+            literal=True,
+        )
+        self._scratch = hyperscan.Scratch(self._db)
+        self._lock = threading.Lock()
+        self._local = threading.local()  # a scratch space is for one scan at a time
+
+    def __call__(self, text: str) -> set[str]:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            with self._lock:
+                scratch = self._local.scratch = self._scratch.clone()
+        found: list[int] = []
+        self._db.scan(
+            text.encode("utf-8", "surrogatepass"),
+            match_event_handler=lambda key, *_: found.append(key),
+            scratch=scratch,
+        )
+        return set(map(self._keys.__getitem__, found))
 
 
 Filing = tuple[tuple[str, ...], tuple[str, ...]]  # (keys, second keys), see ``filing``

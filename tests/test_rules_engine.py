@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+import sys
 import unicodedata
 from typing import Any
 
@@ -16,7 +18,7 @@ from monitor.checks import Compiler
 from monitor.codegen import CodeCompiler
 from monitor.errors import ConfigErrors
 from monitor.evaluate import MAX_FIELD_CHARS, Evaluator
-from monitor.prefilter import Index, Scanner, filing, triggers
+from monitor.prefilter import ENGINES, Index, Scanner, filing, triggers
 from monitor.rules import SNIPPET_CONTEXT, RuleSet, make_span
 from monitor.textnorm import normalize
 from monitor.words import Tokens, find, fold, fold_words, split
@@ -233,11 +235,29 @@ def test_filing(query: str, keys: set[str], seconds: set[str]) -> None:
     assert (set(first), set(second)) == (keys, seconds)
 
 
-def test_scanner_tells_title_from_body() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_scanner_tells_title_from_body(engine: str) -> None:
     """Keys are reported for the field they occur in, never across the two fields."""
-    scanner = Scanner([" south korea ", " deter", " korea seoul "])
+    scanner = Scanner([" south korea ", " deter", " korea seoul "], engine)
     ev = Evaluator(Article(title="South Korea", text="Seoul deterrence"))
     assert scanner.scan(ev.joined) == ({" south korea "}, {" deter"}, {" south korea ", " deter"})
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_scanner_finds_non_ascii_keys_each_once(engine: str) -> None:
+    """Keys in any script (matched as UTF-8 bytes by Hyperscan) are found, each once however
+    often it occurs, and none is found inside another character's bytes."""
+    keys = [" 서울 ", " москв", " \u4e2d \u56fd ", " é "]
+    scanner = Scanner(keys, engine)
+    ev = Evaluator(Article(text="서울 서울 Москвой 中国 中国 \u00e8 e\u0301"))
+    assert scanner.scan(ev.joined)[1] == {" 서울 ", " москв", " \u4e2d \u56fd "}
+
+
+def test_scanner_engine_by_default() -> None:
+    """Hyperscan where it is installed (it is on x86-64 Linux), the automaton elsewhere."""
+    assert Scanner([" a b "]).engine == ENGINES[-1]
+    if platform.machine() == "x86_64" and sys.platform == "linux":
+        assert ENGINES[-1] == "hyperscan"
 
 
 def test_common_keys_are_refiled_without_changing_results() -> None:
@@ -427,7 +447,8 @@ def test_fast_engine_matches_reference(
     ]
     fast = [coder.compile(node) for node in nodes]
     present = coder.present(ev)
-    assert Scanner(coder.keys).scan(ev.joined) == present
+    for engine in ENGINES:
+        assert Scanner(coder.keys, engine).scan(ev.joined) == present, engine
     for node, check in zip(nodes, fast, strict=True):
         holds = ev.eval(node) is not None
         assert compiler.compile(node)(ev) is holds, node.src
