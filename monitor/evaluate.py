@@ -149,9 +149,7 @@ class Evaluator:
             if whole and first not in toks.words:
                 continue
             found = find(toks, term.words, term.exact, term.prefix)
-            if found:
-                starts, ends = toks.starts, toks.ends
-                out.extend((f, p, p + last, starts[p], ends[p + last]) for p in found)
+            out.extend((f, p, p + last, *toks.span(p, p + last)) for p in found)
         return out or None
 
     def regex(self, node: q.Regex, scope: tuple[int, ...]) -> Result:

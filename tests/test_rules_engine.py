@@ -145,6 +145,21 @@ def test_token_offsets_agree_with_words(text: str) -> None:
     assert len(toks.raw) == len(toks.folded)
 
 
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(
+    st.lists(st.sampled_from(["a", "A", "ab", "b", "1", " ", "  ", "-", ".", "\n"]), max_size=30)
+)
+def test_word_spans_located_one_by_one_agree_with_all_offsets(pieces: list[str]) -> None:
+    """A word's span found by scanning for it alone (ASCII text, before all offsets are
+    worked out) is the one the full offsets give, for every word and in any order."""
+    text = "".join(pieces)
+    every = Tokens(text)
+    expected = list(zip(every.starts, every.ends, strict=True))
+    alone = Tokens(text)
+    order = sorted(range(len(expected)), key=lambda i: (i * 7) % (len(expected) or 1))
+    assert {i: alone.span(i, i) for i in order} == dict(enumerate(expected))
+
+
 @pytest.mark.parametrize("indexed", [False, True])
 def test_phrase_positions_scanned_or_indexed(indexed: bool) -> None:
     """Phrases are found the same whether word positions are scanned or indexed, including
