@@ -1,11 +1,12 @@
 """Text normalisation applied to every article before matching.
 
 Promises: NFKC, typographic quotes/dashes folded to ASCII ones, every kind of Unicode space
-(non-breaking, thin, ideographic...) made a plain space, zero-width and control characters
-dropped (newlines kept as paragraph breaks), runs of spaces collapsed. Bounded: input past
-:data:`MAX_CHARS` (1 M characters) is cut before any work and the result is cut there too, so a
-hostile page costs at most one pass over 1 M characters. Idempotent: zero-width characters
-are dropped before NFKC, so a base letter and its accent that one separated compose.
+(non-breaking, thin, ideographic...) made a plain space, zero-width characters, variation
+selectors and control characters dropped (newlines kept as paragraph breaks), runs of spaces
+collapsed. Bounded: input past :data:`MAX_CHARS` (1 M characters) is cut before any work and
+the result is cut there too, so a hostile page costs at most one pass over 1 M characters.
+Idempotent: zero-width characters are dropped before NFKC, so a base letter and its accent
+that one separated compose.
 """
 
 from __future__ import annotations
@@ -39,10 +40,14 @@ _FOLD = {
     "\u2015": "-",
     "\u2212": "-",
 }
-# Zero-width characters and bidi controls: invisible, and a way to hide words from rules.
+# Zero-width characters, bidi controls and variation selectors: invisible, and a way to hide
+# words from rules ("Ko\ufe0frea"). Variation selectors mostly follow emoji (VS16 asks for
+# the colour form), which look much the same without. Those of the supplement
+# (U+E0100-E01EF) are left: a class reaching past the BMP makes every scan a slow one.
 _INVISIBLE = (
     "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
     "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff\u00ad"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
 )
 # Every character outside ASCII that a step below replaces, and by what: invisibles dropped
 # (found by _INVISIBLES, before NFKC), quotes and dashes folded and C1 controls made spaces

@@ -307,7 +307,7 @@ def test_normalize_fast_paths_agree_with_every_step(text: str) -> None:
 AWKWARD = (
     "ab \n\r\t\x00\x01\x08\x0b\x0c\x0e\x1b\x1c\x1f\x7f\x80\x85\x9f\xa0\u1680\u2000\u2007"
     "\u200a\u200b\u200d\u2028\u2029\u202f\u205f\u3000\ufeff\u00ad\ufb01\u2163\uff21\u2019"
-    "\u201c\u2014\u2212\ufdfa\u0301e\u00e9\u2026\u0308\u0338."
+    "\u201c\u2014\u2212\ufdfa\u0301e\u00e9\u2026\u0308\u0338.\ufe0f\u2764"
 )
 
 
@@ -326,7 +326,9 @@ def test_normalize_of_any_text_equals_every_step(text: str) -> None:
 
 def every_step(text: str) -> str:
     """What normalize promises, each step applied unconditionally."""
-    full = re.sub("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]", "", text)
+    full = re.sub(
+        "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad\ufe00-\ufe0f]", "", text
+    )
     full = unicodedata.normalize("NFKC", full).translate(str.maketrans(_FOLD))
     full = full.replace("\r\n", "\n").replace("\r", "\n")
     full = re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", " ", full)

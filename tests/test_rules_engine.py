@@ -485,3 +485,11 @@ def _spans_are_reference_words(
 
 
 FIELD = ["title", "body"]
+
+
+def test_invisible_characters_cannot_hide_a_word() -> None:
+    """A zero-width space, a soft hyphen or a variation selector inside a word does not hide
+    it from rules, and an emoji's variation selector splits no word from the next."""
+    rs = ruleset("korea AND seoul AND busan AND love")
+    article = Article(text="Ko\u200brea, Se\u00adoul and Bu\ufe0fsan \u2764\ufe0flove")
+    assert [m.rule_id for m in rs.match(article)] == ["r0"]
