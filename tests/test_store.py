@@ -767,3 +767,28 @@ async def test_sqlite_first_prune_waits_for_feeds_to_renew_their_marks(tmp_path:
         assert await store.unseen(["old-but-listed"]) == set()
     finally:
         await store.close()
+
+
+async def test_sqlite_hits_expire_unless_met_again_or_still_owed(tmp_path: Path) -> None:
+    """Hits live hit_ttl after they were last met, as in Redis: an old hit with nothing left
+    to deliver is pruned (its story may alert again), one met again is renewed, and one
+    with a delivery pending or dead is kept, since its body is what gets sent."""
+    path = tmp_path / "s.db"
+    store = await SQLiteStore(path, prune_every=3600.0, first_prune_after=0.0).open()
+    done, met, pending, dead = (make_hit(f"s_{name}") for name in ("done", "met", "pend", "dead"))
+    await store.record([], [done, met, pending, dead])  # the first record prunes: nothing yet
+    for hit in (done, met):
+        await store.ack("desk", hit.id)
+    await store.dead("desk", dead.id, "HTTP 410")
+    await store.close()
+    with sqlite3.connect(path) as db:  # all four last met 100 days ago
+        db.execute("UPDATE hits SET recorded_at = ?", (time.time() - 100 * 86_400,))
+    store = await SQLiteStore(path, first_prune_after=3600.0).open()  # prune() prunes
+    try:
+        assert await store.record([], [met]) == []  # met again: known, renewed
+        assert await store.prune() == 1
+        assert await store.record([], [done, met]) == [done]  # done alerts again
+        assert [p.hit_id for p in await store.dead_letters("desk")] == [dead.id]
+        assert [p.hit_id for p in await store.due("desk", time.time())] == [pending.id, done.id]
+    finally:
+        await store.close()

@@ -13,10 +13,12 @@ Promises (beyond those of :mod:`monitor.store.base`):
 
 Seen keys live :data:`SEEN_TTL` (30 days, as in the Redis store) after a feed last listed
 their entry: ``unseen`` renews the marks it finds (every feed is fetched in full at least
-daily), and ``record`` deletes expired ones once every ``prune_every`` seconds, in batches,
-starting :data:`FIRST_PRUNE_AFTER` after open.
-So the file stops growing with every entry ever seen, and an entry still listed is never
-taken for new.
+daily). Hits live :data:`HIT_TTL` (90 days, as in Redis) after they were last met: ``record``
+renews a hit it meets again, so a story whose copies keep coming alerts once; a hit with a
+delivery still pending or dead is kept whatever its age, since its body is what gets sent.
+``record`` deletes expired marks and hits once every ``prune_every`` seconds, in batches,
+starting :data:`FIRST_PRUNE_AFTER` after open. So the file stops growing with every entry
+and hit ever seen, and an entry still listed is never taken for new.
 
 Usage: ``store = SQLiteStore(path); await store.open()`` (or ``async with SQLiteStore(path)``).
 """
@@ -93,9 +95,15 @@ STORY_TABLES = (
     "CREATE INDEX IF NOT EXISTS story_bands_band ON story_bands (band)",
     "CREATE INDEX IF NOT EXISTS story_bands_at ON story_bands (at)",
 )
-# For pruning seen keys; created if missing like the tables above.
-SEEN_INDEX = "CREATE INDEX IF NOT EXISTS seen_at ON seen (at)"
+# For pruning seen keys and hits (and for the foreign-key check of each deleted hit, which
+# looks its deliveries up by hit id); created if missing like the tables above.
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS seen_at ON seen (at)",
+    "CREATE INDEX IF NOT EXISTS hits_recorded_at ON hits (recorded_at)",
+    "CREATE INDEX IF NOT EXISTS deliveries_hit ON deliveries (hit_id)",
+)
 SEEN_TTL = 30 * 86_400.0
+HIT_TTL = 90 * 86_400.0
 PRUNE_EVERY = 3_600.0
 # No pruning before this long after open: every feed is fetched in full at least daily, so by then
 # the marks of entries still listed are renewed, even in a file written before marks were
@@ -114,12 +122,14 @@ class SQLiteStore:
         lease: float = 120.0,
         owner: bool = True,
         seen_ttl: float = SEEN_TTL,
+        hit_ttl: float = HIT_TTL,
         prune_every: float = PRUNE_EVERY,
         first_prune_after: float = FIRST_PRUNE_AFTER,
     ) -> None:
         self.path = Path(path)
         self.lease = lease
         self.seen_ttl = seen_ttl
+        self.hit_ttl = hit_ttl
         self.prune_every = prune_every
         self.first_prune_after = first_prune_after
         self._next_prune = 0.0
@@ -185,7 +195,8 @@ class SQLiteStore:
             db.execute(STATE_TABLE)
             for statement in STORY_TABLES:
                 db.execute(statement)
-            db.execute(SEEN_INDEX)
+            for statement in INDEXES:
+                db.execute(statement)
             if self.owner:
                 db.execute("UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0")
         except BaseException:
@@ -315,17 +326,13 @@ class SQLiteStore:
         return await self._run(write)
 
     async def prune(self) -> int:
-        """Delete the seen marks older than ``seen_ttl`` now; returns how many."""
+        """Delete the seen marks and hits expired now; returns how many rows went."""
         return await self._run(lambda db: self._prune(db, time.time()))
 
     def _prune(self, db: sqlite3.Connection, now: float) -> int:
-        sql = "DELETE FROM seen WHERE key IN (SELECT key FROM seen WHERE at < ? LIMIT ?)"
-        total = 0
-        while True:  # in batches, each its own transaction
-            deleted = db.execute(sql, (now - self.seen_ttl, PRUNE_BATCH)).rowcount
-            total += deleted
-            if deleted < PRUNE_BATCH:
-                return total
+        return _delete_batches(db, _EXPIRED_SEEN, now - self.seen_ttl) + _delete_batches(
+            db, _EXPIRED_HITS, now - self.hit_ttl
+        )
 
     async def hits(self, limit: int = 100) -> list[bytes]:
         """The ``limit`` most recent hit bodies, newest last."""
@@ -504,13 +511,33 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+_EXPIRED_SEEN = "DELETE FROM seen WHERE key IN (SELECT key FROM seen WHERE at < ? LIMIT ?)"
+_EXPIRED_HITS = (
+    "DELETE FROM hits WHERE id IN (SELECT id FROM hits h WHERE recorded_at < ?"
+    " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.hit_id = h.id) LIMIT ?)"
+)
+
+
+def _delete_batches(db: sqlite3.Connection, sql: str, before: float) -> int:
+    """Run the batch delete ``sql`` until a batch comes out short; returns the rows deleted.
+    Each batch is its own transaction, so the write lock is held only briefly."""
+    total = 0
+    while True:
+        deleted = db.execute(sql, (before, PRUNE_BATCH)).rowcount
+        total += deleted
+        if deleted < PRUNE_BATCH:
+            return total
+
+
 def _insert_hit(db: sqlite3.Connection, hit: Hit, now: float) -> bool:
-    """Insert ``hit`` and its deliveries unless its id is stored; True when it was new."""
+    """Insert ``hit`` and its deliveries unless its id is stored, in which case the stored
+    hit is only renewed (it lives ``hit_ttl`` from now); True when it was new."""
     cur = db.execute(
         "INSERT OR IGNORE INTO hits (id, rule_id, story, body, recorded_at) VALUES (?, ?, ?, ?, ?)",
         (hit.id, hit.rule_id, hit.story, hit.body, now),
     )
     if cur.rowcount != 1:
+        db.execute("UPDATE hits SET recorded_at = ? WHERE id = ?", (now, hit.id))
         return False
     db.executemany(
         "INSERT INTO deliveries (sink, hit_id, next_at) VALUES (?, ?, ?)",
