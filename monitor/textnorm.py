@@ -135,6 +135,8 @@ def _normalize(text: str) -> str:
 def _tidy(text: str, printable: bool) -> str:
     """Every run of spaces made one space, every run holding a newline one newline, no
     space at either end; ``printable`` when no whitespace but " " and "\n" is in ``text``.
+    For :func:`_normalize`'s text only: it has no "\r" and no C1 control ("\x85" is
+    whitespace to ``str.split`` but not in :data:`_ODD_SPACE`).
 
     Lines are stripped and the empty ones dropped in C-level passes (``map``, ``filter``);
     runs of spaces left inside lines are then halved by ``str.replace`` until none is

@@ -318,13 +318,19 @@ class Tokens:
         offsets, not those of every word (~120 µs for a 5 KB article).
         """
         if self._starts is None and self._flat and len(self._located) < _LOCATED_WORDS:
-            return self._located_start(first), self._located_start(last) + len(self.folded[last])
+            start, end = self._located_start(first), self._located_start(last)
+            if start is not None and end is not None:
+                return start, end + len(self.folded[last])
         return self.starts[first], self.ends[last]
 
-    def _located_start(self, i: int) -> int:
+    def _located_start(self, i: int) -> int | None:
+        """Start offset of word ``i`` by locating its word alone; None for a word so
+        frequent that working out every word's offsets costs less."""
         word = self.folded[i]
         found = self._located.get(word)
         if found is None:
+            if len(self.positions(word)) > _LOCATED_OCCURRENCES:
+                return None
             if self._padded is None:
                 self._padded = f" {self._flat} "  # so every word has a space either side
             padded, key, found = self._padded, f" {word} ", []
@@ -351,6 +357,7 @@ class Tokens:
 
 
 _LOCATED_WORDS = 32  # words located one by one before all offsets are worked out at once
+_LOCATED_OCCURRENCES = 64  # …and occurrences of one word (each costs a find and an append)
 _SCANS_BEFORE_INDEX = 24  # a scan costs ~8 µs of 5 KB, an index of it ~100-250 µs
 
 

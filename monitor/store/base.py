@@ -72,7 +72,8 @@ class Store(Protocol):
     async def record(self, keys: list[str], hits: list[Hit]) -> list[Hit]:
         """Mark ``keys`` seen and record ``hits`` with their deliveries, atomically.
 
-        Returns the hits that were new (a hit id recorded before is skipped).
+        Returns the hits that were new. A hit id recorded before gets no new deliveries; its
+        record is renewed, so a story whose copies keep coming alerts once.
         """
 
     async def hits(self, limit: int = 100) -> list[bytes]:

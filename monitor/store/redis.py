@@ -293,7 +293,8 @@ class RedisStore:
     async def record(self, keys: list[str], hits: list[Hit]) -> list[Hit]:
         """Mark ``keys`` seen, record, stream and publish the new ``hits``, in one script.
 
-        A hit id recorded before (or repeated in ``hits``) is skipped entirely.
+        A hit id recorded before (or repeated in ``hits``) is not streamed, published or
+        delivered again; its mark is renewed (it lives ``hit_ttl`` from now).
         """
         args: list[str | bytes | int] = [
             self.prefix,

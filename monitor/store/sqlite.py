@@ -13,9 +13,10 @@ Promises (beyond those of :mod:`monitor.store.base`):
 
 Seen keys live :data:`SEEN_TTL` (30 days, as in the Redis store) after a feed last listed
 their entry: ``unseen`` renews the marks it finds (every feed is fetched in full at least
-daily). Hits live :data:`HIT_TTL` (90 days, as in Redis) after they were last met: ``record``
-renews a hit it meets again, so a story whose copies keep coming alerts once; a hit with a
-delivery still pending or dead is kept whatever its age, since its body is what gets sent.
+daily). Hits live :data:`HIT_TTL` (90 days, as the Redis store's hit marks) after they were
+last met: ``record`` renews a hit it meets again, so a story whose copies keep coming alerts
+once. Unlike a Redis hit mark, a hit with a delivery still pending or dead is kept whatever
+its age, since it holds the body that gets sent.
 ``record`` deletes expired marks and hits once every ``prune_every`` seconds, in batches,
 starting :data:`FIRST_PRUNE_AFTER` after open. So the file stops growing with every entry
 and hit ever seen, and an entry still listed is never taken for new.
@@ -306,7 +307,8 @@ class SQLiteStore:
     async def record(self, keys: list[str], hits: list[Hit]) -> list[Hit]:
         """Mark ``keys`` seen and record the new ``hits`` with their deliveries, in one transaction.
 
-        A hit whose id is already stored (or repeated in ``hits``) is skipped entirely.
+        A hit whose id is already stored (or repeated in ``hits``) gets no new deliveries;
+        the stored hit is renewed (it lives ``hit_ttl`` from now).
         Each new hit gets one pending delivery per distinct sink, due now.
         """
         now = time.time()
