@@ -25,6 +25,9 @@ from monitor.units import parse_duration, parse_size
 from monitor.yamlsrc import KeyPath, Source, key_label
 
 DEFAULT_CONFIG = Path(__file__).parent / "defaults" / "monitor.yml"
+# The longest feed polling interval (and max_interval) accepted: well inside the 30 days
+# the stores keep an entry's seen mark after its feed last listed it.
+MAX_POLL_INTERVAL = 7 * 86_400.0
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -183,8 +186,10 @@ class _Builder:
         kp: KeyPath = ("defaults",)
         self.mapping(kp, value, {"interval", "fetch_article", "max_interval"})
         return {
-            "interval": self.duration((*kp, "interval"), value.get("interval", "10m")),
-            "max_interval": self.duration((*kp, "max_interval"), value.get("max_interval", "24h")),
+            "interval": self.poll_every((*kp, "interval"), value.get("interval", "10m")),
+            "max_interval": self.poll_every(
+                (*kp, "max_interval"), value.get("max_interval", "24h")
+            ),
             "fetch_article": self.boolean(
                 (*kp, "fetch_article"), value.get("fetch_article", False)
             ),
@@ -207,7 +212,7 @@ class _Builder:
                 FeedConfig(
                     url=url,
                     name=self.string((*kp, "name"), item.get("name") or _host(url)),
-                    interval=self.duration((*kp, "interval"), item.get("interval"))
+                    interval=self.poll_every((*kp, "interval"), item.get("interval"))
                     if "interval" in item
                     else defaults["interval"],
                     fetch_article=self.boolean(
@@ -230,7 +235,7 @@ class _Builder:
         except ConfigError as exc:
             raise self.err((*kp, "opml"), str(exc)) from None
         interval = (
-            self.duration((*kp, "interval"), item["interval"])
+            self.poll_every((*kp, "interval"), item["interval"])
             if "interval" in item
             else defaults["interval"]
         )
@@ -246,7 +251,7 @@ class _Builder:
     def max_interval(self, kp: KeyPath, item: dict[str, Any], defaults: dict[str, Any]) -> float:
         if "max_interval" not in item:
             return float(defaults["max_interval"])
-        return self.duration((*kp, "max_interval"), item["max_interval"])
+        return self.poll_every((*kp, "max_interval"), item["max_interval"])
 
     def websub(self, value: Any) -> WebSubConfig:
         kp: KeyPath = ("websub",)
@@ -426,6 +431,15 @@ class _Builder:
             return parse_duration(self.expand(kp, value) if isinstance(value, str) else value)
         except ValueError as exc:
             raise self.err(kp, str(exc)) from None
+
+    def poll_every(self, kp: KeyPath, value: Any) -> float:
+        """A feed's polling interval: at most :data:`MAX_POLL_INTERVAL`, since the stores
+        forget an entry 30 days after its feed last listed it (a feed polled more rarely
+        would have every entry taken for new, cleaned and matched again)."""
+        seconds = self.duration(kp, value)
+        if seconds > MAX_POLL_INTERVAL:
+            raise self.err(kp, "polling interval must be at most 7d")
+        return seconds
 
     def size(self, kp: KeyPath, value: Any) -> int:
         try:

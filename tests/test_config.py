@@ -82,6 +82,11 @@ def test_secrets_are_not_in_repr(tmp_path: Path) -> None:
             "feeds[0].interval: duration must be positive",
         ),
         (
+            "feeds:\n  - url: https://a.example/x\n    interval: 31d\n",
+            ":3:15: error: feeds[0].interval: polling interval must be at most 7d",
+        ),
+        ("defaults: {max_interval: 8d}\n", "defaults.max_interval: polling interval must be at"),
+        (
             "feeds:\n  - url: ftp://a.example/x\n",
             "feeds[0].url: expected an http:// or https:// URL",
         ),

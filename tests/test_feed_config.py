@@ -62,6 +62,15 @@ def test_defaults_max_interval(tmp_path: Path) -> None:
     assert plain.feeds[0].max_interval == 86400 and plain.websub is None
 
 
+def test_polling_intervals_up_to_a_week(tmp_path: Path) -> None:
+    """A week is the longest interval taken (the stores keep seen marks 30 days after the
+    last listing); a day longer is refused, naming the key."""
+    week = "feeds:\n  - {url: https://a.example/rss, interval: 7d, max_interval: 7d}\n"
+    assert load_config(write(tmp_path, week)).feeds[0].interval == 7 * 86400
+    with pytest.raises(ConfigError, match=r"feeds\[0\]\.interval: polling interval"):
+        load_config(write(tmp_path, week.replace("interval: 7d", "interval: 8d")))
+
+
 def test_websub_section(tmp_path: Path) -> None:
     """websub takes a callback URL and a lease; unknown keys name file:line:col."""
     cfg = load_config(
