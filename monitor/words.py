@@ -26,6 +26,8 @@ from collections.abc import Callable
 from functools import cache, lru_cache
 from itertools import accumulate
 
+from monitor.textnorm import non_ascii
+
 # One character per word in scripts written without spaces (Han, kana, CJK compatibility).
 _CJK = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 
@@ -108,7 +110,6 @@ _ASCII_GAPS = str.maketrans({i: " " if chr(i).isalnum() else "x" for i in range(
 _ASCII_SEP = str.maketrans({i: " " for i in range(128) if not chr(i).isalnum()})
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _NON_ASCII_SPLIT = re.compile(r"([^\x00-\x7f]+)")
-_ASCII_BYTES = bytes(range(128))
 _MAX_REPLACED = 24  # more distinct non-ASCII characters than this: fold run by run
 _CJK_RE = re.compile(f"[{_CJK}]")
 
@@ -125,12 +126,6 @@ def fold_words(text: str) -> list[str]:
     if text.isascii():
         return text.translate(_ASCII_FOLD).split()
     return _fold_mixed(text, non_ascii(text))
-
-
-def non_ascii(text: str) -> str:
-    """The non-ASCII characters of ``text``, in order (a few C passes, no Python loop)."""
-    raw = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
-    return raw.decode("utf-8", "surrogatepass")
 
 
 def _fold_mixed(text: str, chars: str) -> list[str]:

@@ -324,6 +324,18 @@ def test_normalize_of_any_text_equals_every_step(text: str) -> None:
     assert normalize(once[:-1] + once[-1:]) == once  # a copy: normalised again
 
 
+# Latin-1 only (text scanned as bytes): C1 controls, soft hyphen, guillemets, and characters
+# NFKC takes out of Latin-1 ("¼" to "1⁄4", "´" to a space and a combining accent).
+LATIN1 = "ab \n\r\t\x00\x80\x85\x9f\xa0\xad\xab\xbb\xbc\xb4\xaa\xb5\xe9e\xff"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=LATIN1, max_size=16))
+def test_normalize_of_latin1_text_equals_every_step(text: str) -> None:
+    """Text with no character past U+00FF takes a faster way; it ends where every step does."""
+    assert normalize(text) == every_step(text)
+
+
 def every_step(text: str) -> str:
     """What normalize promises, each step applied unconditionally."""
     full = re.sub(
