@@ -217,16 +217,21 @@ class Deliverer:
         if window is None:
             await self.attempt(unit[0])
             return
+        # The window opens before the send, atomically in the store: of replicas sending
+        # the rule's hits at the same moment, one sends and the others fold theirs. A failed
+        # send closes it again, so the retry is not held back to the window's end.
         key = f"throttle:{self.sink.name}:{rule}"
-        until = float(await self.store.get_state(key) or 0)
-        if time.time() < until:
-            await self._fold(unit, until)
+        now = time.time()
+        until = now + window
+        open_until = await self.store.open_window(key, until, now)
+        if open_until is not None:
+            await self._fold(unit, open_until)
             return
         hit = (
             hit_from_pending(unit[0]) if len(unit) == 1 else digest_hit(self.sink.name, rule, unit)
         )
-        if await self.send(unit, hit):
-            await self.store.put_state(key, repr(time.time() + window))
+        if not await self.send(unit, hit):
+            await self.store.close_window(key, until)
 
     async def attempt(self, p: Pending) -> None:
         """One attempt of one delivery, with its outcome written to the store."""

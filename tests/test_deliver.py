@@ -305,6 +305,33 @@ async def test_throttle_sends_first_then_one_digest(
     assert len(receiver.requests) == 2
 
 
+async def test_throttle_window_is_one_across_replicas(
+    store: SQLiteStore, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    """Two replicas sending a throttled rule's hits at the same moment send one message; the
+    other hit is folded until the window's end. A failed first send closes the window, so
+    its retry is not held back."""
+    first, second = make_hit("s_1"), make_hit("s_2")
+    await store.record([], [first, second])
+    one, two = await store.pending(SINK)
+    replicas = [
+        deliverer(
+            store, WebhookSink(SINK, receiver.url(), session=session), throttle=lambda r: 600.0
+        )
+        for _ in range(2)
+    ]
+    await asyncio.gather(replicas[0].deliver([one]), replicas[1].deliver([two]))
+    assert len(receiver.requests) == 1
+    [folded] = await store.pending(SINK)
+    assert folded.last_error == FOLDED and folded.next_at > time.time() + 590
+    await store.put_state(f"throttle:{SINK}:korea-opcon", None)
+    receiver.answers.append((503, {}))
+    await replicas[0].deliver([folded])  # 503: the window it opened is closed again
+    assert len(receiver.requests) == 2
+    assert await store.get_state(f"throttle:{SINK}:korea-opcon") is None
+    assert str((await only_pending(store))[2]).endswith("HTTP 503")
+
+
 async def test_folded_hits_survive_a_restart(tmp_path: Path, receiver: Receiver) -> None:
     """A crash mid-window loses no folded hit: they are stored deliveries, due at window end."""
     path = tmp_path / "monitor.db"

@@ -792,3 +792,30 @@ async def test_sqlite_hits_expire_unless_met_again_or_still_owed(tmp_path: Path)
         assert [p.hit_id for p in await store.due("desk", time.time())] == [pending.id, done.id]
     finally:
         await store.close()
+
+
+async def test_throttle_window_opens_once_until_it_ends(store: AnyStore) -> None:
+    """open_window opens a window only when none is open: a second opener is told when the
+    open one ends, and may open it once that has passed; close_window closes only the
+    window it opened."""
+    key, now = "throttle:desk:r", 1_000.0
+    assert await store.open_window(key, now + 600, now) is None
+    assert await store.open_window(key, now + 700, now + 100) == now + 600
+    await store.close_window(key, now + 700)  # not the open window: stays
+    assert await store.get_state(key) == repr(now + 600)
+    assert await store.open_window(key, now + 1200, now + 600) is None  # the first has ended
+    await store.close_window(key, now + 1200)
+    assert await store.get_state(key) is None
+    await store.put_state(key, "garbage")  # an unreadable value is a window long past
+    assert await store.open_window(key, now + 5, now) is None
+
+
+async def test_throttle_window_opened_by_one_of_many_at_once(backend: Backend) -> None:
+    """Of replicas opening the same window at the same moment, exactly one opens it."""
+    stores = [await backend.open() for _ in range(4)]
+    results = await asyncio.gather(
+        *(s.open_window("throttle:desk:r", 2_000.0 + i, 1_000.0) for i, s in enumerate(stores))
+    )
+    assert sum(r is None for r in results) == 1
+    opened = 2_000.0 + results.index(None)
+    assert all(r == opened for r in results if r is not None)

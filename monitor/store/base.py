@@ -111,6 +111,14 @@ class Store(Protocol):
     async def put_state(self, key: str, value: str | None) -> None:
         """Set (or, with None, delete) a small named value."""
 
+    async def open_window(self, key: str, until: float, now: float) -> float | None:
+        """Open the window ``key`` (a small named value) until ``until``, unless one is
+        still open at ``now``: None when this call opened it, else when the open one ends.
+        Atomic, so of several replicas sharing the store only one opens a given window."""
+
+    async def close_window(self, key: str, until: float) -> None:
+        """Close the window ``key`` if it is still the one opened until ``until``."""
+
     # -- stories ---------------------------------------------------------------------------
 
     async def link_stories(

@@ -188,6 +188,22 @@ return 0
 """
 
 
+# KEYS: state hash; ARGV: field, until, now. Open the window unless one is open at now;
+# returns the open one's end, or false when this call opened it.
+OPEN_WINDOW = """
+local open = redis.call('HGET', KEYS[1], ARGV[1])
+if open and (tonumber(open) or 0) > tonumber(ARGV[3]) then return open end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return false
+"""
+
+# KEYS: state hash; ARGV: field, until. Close the window only if it is still ours.
+CLOSE_WINDOW = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
 class RedisStore:
     """The :class:`~monitor.store.base.Store` in Redis, shared by every replica."""
 
@@ -219,6 +235,8 @@ class RedisStore:
         self._touch = client.register_script(TOUCH)
         self._claim = client.register_script(CLAIM)
         self._release = client.register_script(RELEASE)
+        self._open_window = client.register_script(OPEN_WINDOW)
+        self._close_window = client.register_script(CLOSE_WINDOW)
         self.outbox = RedisOutbox(client, prefix, lease=lease, consumer=consumer)
 
     @classmethod
@@ -373,6 +391,17 @@ class RedisStore:
             await self.client.hdel(self.key("state"), key)
         else:
             await self.client.hset(self.key("state"), key, value)
+
+    async def open_window(self, key: str, until: float, now: float) -> float | None:
+        """See :meth:`monitor.store.base.Store.open_window` (one script: atomic)."""
+        found = await self._open_window(
+            keys=[self.key("state")], args=[key, repr(until), repr(now)]
+        )
+        return None if found is None else float(_str(found))
+
+    async def close_window(self, key: str, until: float) -> None:
+        """See :meth:`monitor.store.base.Store.close_window`."""
+        await self._close_window(keys=[self.key("state")], args=[key, repr(until)])
 
     # -- stories ---------------------------------------------------------------------------
     # P:story:<band>:<value>  zset: "<16 hex fingerprint><story id>" -> time indexed; entries

@@ -446,6 +446,25 @@ class SQLiteStore:
         sql = "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)"
         await self._run(lambda db: db.execute(sql, (key, value)))
 
+    async def open_window(self, key: str, until: float, now: float) -> float | None:
+        """See :meth:`monitor.store.base.Store.open_window`."""
+
+        def take(db: sqlite3.Connection) -> float | None:
+            with _transaction(db):
+                row = db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+                if row is not None and _float(row[0]) > now:
+                    return _float(row[0])
+                sql = "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)"
+                db.execute(sql, (key, repr(until)))
+                return None
+
+        return await self._run(take)
+
+    async def close_window(self, key: str, until: float) -> None:
+        """See :meth:`monitor.store.base.Store.close_window`."""
+        sql = "DELETE FROM state WHERE key = ? AND value = ?"
+        await self._run(lambda db: db.execute(sql, (key, repr(until))))
+
     # -- stories ---------------------------------------------------------------------------
 
     async def link_stories(
@@ -546,6 +565,14 @@ def _insert_hit(db: sqlite3.Connection, hit: Hit, now: float) -> bool:
         [(sink, hit.id, now) for sink in dict.fromkeys(hit.sinks)],
     )
     return True
+
+
+def _float(value: object) -> float:
+    """A stored window end; a value that is not a number counts as long past."""
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
 
 
 def _pending(row: tuple[Any, ...]) -> Pending:
