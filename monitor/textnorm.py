@@ -109,12 +109,10 @@ def _normalize(text: str) -> str:
             text = text.replace("\xa0", " ")
         if "\u2026" in text:
             text = text.replace("\u2026", "...")
-        # The scans look at the text's non-ASCII characters only: a few percent of most
-        # text, and a regex scan costs several times the C passes that pick them out.
-        text, chars = _replace_each(_INVISIBLES, text, non_ascii(text))
+        text, chars = _replace_each(_INVISIBLES, text, _scanned(text))
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)  # makes no invisible (checked)
-            chars = non_ascii(text)
+            chars = _scanned(text)
         text, _ = _replace_each(_FOLDED, text, chars)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -166,19 +164,32 @@ def non_ascii(text: str) -> str:
     return raw.decode("utf-8", "surrogatepass")
 
 
+def _scanned(text: str) -> str:
+    """What the regex scans of :func:`_normalize` look at: the non-ASCII characters of
+    ``text``, a few percent of most text, since a scan costs several times the C passes
+    that pick them out; or ``text`` itself when much of it is non-ASCII (Cyrillic, CJK...),
+    where picking them out would only add a copy to scan and keep up to date."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) - len(text) > len(text) // 4:  # the extra bytes of the multi-byte characters
+        return text
+    return raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+
+
 def _replace_each(found_in: re.Pattern[str], text: str, chars: str) -> tuple[str, str]:
     """``text`` with every character ``found_in`` matches replaced as :data:`_REPLACE`
-    says, ``chars`` being its non-ASCII characters; returns both, replaced.
+    says, ``chars`` being its non-ASCII characters or ``text`` itself (see
+    :func:`_scanned`); returns both, replaced.
 
     One ``str.replace`` per distinct character found, each search going on from where the
     last one stopped (nothing before it changes): a substitution would call back into
     Python for each of the dozens of quotes an article holds, and a list of every match
     would cost memory on a page of nothing else.
     """
+    itself = chars is text
     found = found_in.search(chars)
     while found is not None:
         char = found.group()
         text = text.replace(char, _REPLACE[char])
-        chars = chars.replace(char, _REPLACE[char])
+        chars = text if itself else chars.replace(char, _REPLACE[char])
         found = found_in.search(chars, found.start())
     return text, chars
