@@ -218,8 +218,9 @@ class Deliverer:
             await self.attempt(unit[0])
             return
         # The window opens before the send, atomically in the store: of replicas sending
-        # the rule's hits at the same moment, one sends and the others fold theirs. A failed
-        # send closes it again, so the retry is not held back to the window's end.
+        # the rule's hits at the same moment, one sends and the others fold theirs. An
+        # attempt that sends nothing closes it again, so its retry is not held back to the
+        # window's end (a crash in between leaves it open: the hit goes out in the digest).
         key = f"throttle:{self.sink.name}:{rule}"
         now = time.time()
         until = now + window
@@ -227,11 +228,18 @@ class Deliverer:
         if open_until is not None:
             await self._fold(unit, open_until)
             return
-        hit = (
-            hit_from_pending(unit[0]) if len(unit) == 1 else digest_hit(self.sink.name, rule, unit)
-        )
-        if not await self.send(unit, hit):
-            await self.store.close_window(key, until)
+        sent = False
+        try:
+            hit = (
+                hit_from_pending(unit[0])
+                if len(unit) == 1
+                else digest_hit(self.sink.name, rule, unit)
+            )
+            sent = await self.send(unit, hit)
+        finally:
+            if not sent:  # refused, cancelled at shutdown, or the store failed mid-way
+                with contextlib.suppress(Exception):  # store down: the window runs its course
+                    await self.store.close_window(key, until)
 
     async def attempt(self, p: Pending) -> None:
         """One attempt of one delivery, with its outcome written to the store."""

@@ -332,6 +332,28 @@ async def test_throttle_window_is_one_across_replicas(
     assert str((await only_pending(store))[2]).endswith("HTTP 503")
 
 
+async def test_throttle_window_closed_when_the_send_is_cancelled(
+    store: SQLiteStore, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    """A first send cut short (shutdown past its grace cancels it) leaves no window open, so
+    the hit goes out at once when it is due again rather than at the window's end."""
+    hit = make_hit("s_1")
+    await store.record([], [hit])
+    [p] = await store.pending(SINK)
+    receiver.hang.add(hit.id)
+    d = deliverer(
+        store, WebhookSink(SINK, receiver.url(), session=session), throttle=lambda r: 600.0
+    )
+    task = asyncio.create_task(d.deliver([p]))
+    await until(lambda: receiver.requests)
+    assert await store.get_state(f"throttle:{SINK}:korea-opcon") is not None  # open meanwhile
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await store.get_state(f"throttle:{SINK}:korea-opcon") is None
+    receiver.release.set()
+
+
 async def test_folded_hits_survive_a_restart(tmp_path: Path, receiver: Receiver) -> None:
     """A crash mid-window loses no folded hit: they are stored deliveries, due at window end."""
     path = tmp_path / "monitor.db"

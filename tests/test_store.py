@@ -806,8 +806,20 @@ async def test_throttle_window_opens_once_until_it_ends(store: AnyStore) -> None
     assert await store.open_window(key, now + 1200, now + 600) is None  # the first has ended
     await store.close_window(key, now + 1200)
     assert await store.get_state(key) is None
-    await store.put_state(key, "garbage")  # an unreadable value is a window long past
-    assert await store.open_window(key, now + 5, now) is None
+    await store.put_state(key, "99999999999.5")
+    assert await store.open_window(key, now + 5, now) == 99999999999.5
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["garbage", "", "inf", "1e400", "9" * 400, "0x7fffffff", "1_900_000_000", "１２３", "12."],
+)
+async def test_throttle_window_unreadable_is_long_past(store: AnyStore, stored: str) -> None:
+    """A stored end that is not a plain finite decimal number counts as a window long past,
+    in Redis's script as in Python (neither folds hits forever nor fails on it)."""
+    await store.put_state("throttle:desk:r", stored)
+    assert await store.open_window("throttle:desk:r", 1_600.0, 1_000.0) is None
+    assert await store.get_state("throttle:desk:r") == repr(1_600.0)
 
 
 async def test_throttle_window_opened_by_one_of_many_at_once(backend: Backend) -> None:

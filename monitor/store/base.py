@@ -11,10 +11,25 @@ Promises of every store:
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from monitor.hit import Hit
+
+# A stored throttle window's end as the stores write it (``repr`` of a timestamp). Redis's
+# script (monitor.store.redis.OPEN_WINDOW) reads the same grammar.
+_WINDOW_END = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def window_end(value: str | None) -> float:
+    """The end of a stored throttle window; anything but a plain finite decimal number
+    (unset, garbage, ``inf``, hex) counts as a window long past, in every store alike."""
+    if value is None or not _WINDOW_END.fullmatch(value):
+        return 0.0
+    end = float(value)
+    return end if math.isfinite(end) else 0.0
 
 
 @dataclass(slots=True)

@@ -52,7 +52,7 @@ from redis.typing import EncodableT, FieldT
 from monitor.errors import MonitorError
 from monitor.hit import Hit
 from monitor.simhash import MAX_DISTANCE, to_hex
-from monitor.store.base import FeedState, Pending
+from monitor.store.base import FeedState, Pending, window_end
 from monitor.store.redis_outbox import RedisOutbox
 
 DAY = 86_400.0
@@ -189,10 +189,13 @@ return 0
 
 
 # KEYS: state hash; ARGV: field, until, now. Open the window unless one is open at now;
-# returns the open one's end, or false when this call opened it.
+# returns the open one's end, or false when this call opened it. A stored end is read as
+# monitor.store.base.window_end reads it: a plain finite decimal number, else long past.
 OPEN_WINDOW = """
 local open = redis.call('HGET', KEYS[1], ARGV[1])
-if open and (tonumber(open) or 0) > tonumber(ARGV[3]) then return open end
+local plain = open and (string.match(open, '^%d+$') or string.match(open, '^%d+%.%d+$'))
+local ends = plain and tonumber(open)
+if ends and ends < math.huge and ends > tonumber(ARGV[3]) then return open end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return false
 """
@@ -397,7 +400,7 @@ class RedisStore:
         found = await self._open_window(
             keys=[self.key("state")], args=[key, repr(until), repr(now)]
         )
-        return None if found is None else float(_str(found))
+        return None if found is None else window_end(_str(found))
 
     async def close_window(self, key: str, until: float) -> None:
         """See :meth:`monitor.store.base.Store.close_window`."""

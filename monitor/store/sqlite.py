@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 from monitor.errors import MonitorError
 from monitor.hit import Hit
 from monitor.simhash import BAND_BITS, MASK, MAX_DISTANCE, bands, distance
-from monitor.store.base import FeedState, Pending
+from monitor.store.base import FeedState, Pending, window_end
 
 T = TypeVar("T")
 
@@ -452,8 +452,9 @@ class SQLiteStore:
         def take(db: sqlite3.Connection) -> float | None:
             with _transaction(db):
                 row = db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-                if row is not None and _float(row[0]) > now:
-                    return _float(row[0])
+                end = window_end(None if row is None else str(row[0]))
+                if end > now:
+                    return end
                 sql = "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)"
                 db.execute(sql, (key, repr(until)))
                 return None
@@ -565,14 +566,6 @@ def _insert_hit(db: sqlite3.Connection, hit: Hit, now: float) -> bool:
         [(sink, hit.id, now) for sink in dict.fromkeys(hit.sinks)],
     )
     return True
-
-
-def _float(value: object) -> float:
-    """A stored window end; a value that is not a number counts as long past."""
-    try:
-        return float(str(value))
-    except ValueError:
-        return 0.0
 
 
 def _pending(row: tuple[Any, ...]) -> Pending:
