@@ -310,7 +310,9 @@ class Tokens:
         In ASCII text, until all offsets are known, each asked-for word's offsets come from
         a scan for its whole-word occurrences (``" w "``) in the folded text, which has the
         text's length, and its rank among its positions: a fired rule needs a few words'
-        offsets, not those of every word (~120 µs for a 5 KB article).
+        offsets, not those of every word (~120 µs for a 5 KB article). Past
+        :data:`_LOCATED_WORDS` words, for a word with more than :data:`_LOCATED_OCCURRENCES`
+        occurrences, and in other text, every word's offsets are worked out at once.
         """
         if self._starts is None and self._flat and len(self._located) < _LOCATED_WORDS:
             start, end = self._located_start(first), self._located_start(last)
