@@ -247,10 +247,14 @@ class Daemon:
         except Exception as exc:  # any failure to answer means not ready
             self.deps.metrics.store_up.set(0)
             problems["store"] = f"unreachable: {type(exc).__name__}"
-        for name, d in self.deliverers.items():
-            if d.disabled:
-                problems[f"sink:{name}"] = "disabled after 410 Gone"
         return problems
+
+    def details(self) -> dict[str, list[str]]:
+        """What /readyz shows without making the daemon unready: feeds and sinks disabled
+        after 410 Gone. A dead partner webhook must not take every replica out of service
+        (nor stall a rolling update); the other sinks and the polling go on."""
+        disabled = sorted(name for name, d in self.deliverers.items() if d.disabled)
+        return {"feeds_disabled": sorted(self.disabled_feeds), "sinks_disabled": disabled}
 
     async def run(self) -> None:
         """Poll and deliver until ``stop`` is set; then drain within the grace period."""
@@ -310,7 +314,7 @@ class Daemon:
         app = health.make_app(
             self.deps.metrics,
             self.ready,
-            details=lambda: {"feeds_disabled": sorted(self.disabled_feeds)},
+            details=self.details,
             routes=self.websub.routes() if self.websub else (),
         )
         try:

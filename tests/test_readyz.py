@@ -1,0 +1,39 @@
+"""``/readyz`` means "rules loaded, store reachable" (DESIGN.md): what is disabled after a
+410 Gone is shown there but never makes the daemon unready."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import SEED_ARTICLE
+from tests.e2e import Receiver, Site, eventually, running, serve, write_config
+
+
+async def readyz(port: int | None) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/readyz") as r:
+        return r.status, json.loads(await r.read())
+
+
+async def test_a_sink_gone_is_shown_but_leaves_the_daemon_ready(tmp_path: Path) -> None:
+    """A webhook answering 410 disables its sink: /readyz lists it and stays 200, so one
+    dead partner endpoint cannot take every replica out of service."""
+    site, receiver = Site(SEED_ARTICLE.read_bytes()), Receiver(statuses=[410])
+    async with serve(site.app()) as srv, serve(receiver.app()) as hook:
+        site.server, receiver.server = srv, hook
+        cfg = write_config(tmp_path, site, webhook=receiver.url)
+        async with running(cfg) as daemon:
+
+            async def sink_disabled() -> bool:
+                """the partner sink was disabled by its 410"""
+                return daemon.deliverers["partner"].disabled is not None
+
+            await eventually(sink_disabled)
+            status, doc = await readyz(daemon.http_port)
+    assert len(receiver.requests) == 1
+    assert (status, doc["ready"], doc["problems"]) == (200, True, {})
+    assert doc["sinks_disabled"] == ["partner"]
+    assert doc["feeds_disabled"] == []
