@@ -8,6 +8,12 @@ persist, so all of this survives restarts). Promises:
   configured ``interval`` and ``max_interval`` (24 h by default). A feed with no entry in
   the last week is polled at the ceiling. Entries are remembered as their publication time
   (first-seen time when undated or dated in the future) in ``meta["recent"]``.
+  What is known of a feed may cover less than a week: a feed that lists only its newest
+  entries shows, at first sight, just the last hours. Its week is then extrapolated from
+  the time covered, back to the oldest entry it listed when first read or to that first
+  read (``meta["since"]``), at least :data:`MIN_SPAN`: 4 entries of the last hour mean a
+  poll every 15 minutes, not one a day, when by tomorrow ~100 entries would have come and
+  gone.
 - **Server hints** only ever push the next poll later, never earlier, and never past the
   ceiling: RSS ``<ttl>`` (remembered in ``meta["ttl"]``, so 304 answers keep honouring it),
   ``Cache-Control: max-age`` (``no-store``/``no-cache`` say nothing about when) and
@@ -41,6 +47,7 @@ JITTER = 0.1
 FULL_REFETCH = DAY
 REDIRECT_CONFIRMATIONS = 3
 RECENT_CAP = 2_000  # a week at one entry per 5 minutes; more says nothing new
+MIN_SPAN = 3_600.0  # the least time a rate is worked out over (one entry a minute ago...)
 
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,10})", re.I)
 
@@ -49,19 +56,38 @@ _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,10})", re.I)
 
 
 def note_entries(meta: dict[str, Any], published: Iterable[float | None], now: float) -> None:
-    """Remember new entries' publication times (``None`` or future: ``now``); keep a week."""
+    """Remember new entries' publication times (``None`` or future: ``now``); keep a week.
+
+    The first call also remembers how far back the feed is known (``meta["since"]``): to
+    its oldest dated entry, or to now when it lists none older; from then on every entry
+    it publishes is seen at the next poll.
+    """
+    times = [now if t is None or t > now else t for t in published]
+    if "since" not in meta:
+        meta["since"] = round(min(times, default=now))
     recent = [t for t in _floats(meta.get("recent")) if now - WEEK <= t <= now]
-    recent += [now if t is None or t > now else t for t in published]
+    recent += times
     recent = sorted(t for t in recent if t >= now - WEEK)[-RECENT_CAP:]
     meta["recent"] = [round(t) for t in recent]
 
 
 def entry_interval(meta: Mapping[str, Any], now: float, floor: float, ceiling: float) -> float:
-    """A week divided by the entries of the last week, clamped to ``[floor, ceiling]``."""
-    count = sum(1 for t in _floats(meta.get("recent")) if t >= now - WEEK)
-    if count == 0:
+    """A week divided by the entries of the last week, clamped to ``[floor, ceiling]``; when
+    what is known of the feed covers less than a week, the time covered divided by them."""
+    recent = [t for t in _floats(meta.get("recent")) if t >= now - WEEK]
+    if not recent:
         return max(floor, ceiling)
-    return clamp(WEEK / count, floor, ceiling)
+    return clamp(covered(meta, recent, now) / len(recent), floor, ceiling)
+
+
+def covered(meta: Mapping[str, Any], recent: list[float], now: float) -> float:
+    """The time, within the last week, that what is known of the feed covers: back to the
+    oldest entry remembered or to ``meta["since"]``, whichever is earlier (a feed read for
+    days shows its quiet days too), at least :data:`MIN_SPAN`. A state written before
+    ``since`` was kept counts as a whole week, as it always did."""
+    since = meta.get("since")
+    first = float(since) if isinstance(since, int | float) else now - WEEK
+    return min(max(now - min(first, *recent), MIN_SPAN), WEEK)
 
 
 def clamp(value: float, floor: float, ceiling: float) -> float:

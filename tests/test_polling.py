@@ -32,12 +32,20 @@ RULES = "rules:\n  - id: korea\n    query: 'Korea'\n"
 OWNER = "test-owner"
 
 
-def rss(items: int = 1, *, age: timedelta = timedelta(days=400), ttl: int | None = None) -> bytes:
-    """An RSS feed with ``items`` entries published ``age`` ago."""
-    when = format_datetime(datetime.now(UTC) - age, usegmt=True)
+def rss(
+    items: int = 1,
+    *,
+    age: timedelta = timedelta(days=400),
+    step: timedelta = timedelta(0),
+    ttl: int | None = None,
+) -> bytes:
+    """An RSS feed with ``items`` entries, the newest published ``age`` ago and each next
+    one ``step`` earlier."""
+    now = datetime.now(UTC)
     body = "".join(
         f"<item><title>Story {i}</title><link>http://news.example/{i}</link>"
-        f"<pubDate>{when}</pubDate><description>Text {i}</description></item>"
+        f"<pubDate>{format_datetime(now - age - i * step, usegmt=True)}</pubDate>"
+        f"<description>Text {i}</description></item>"
         for i in range(items)
     )
     ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
@@ -176,11 +184,29 @@ async def test_state_survives_a_restart(tmp_path: Path) -> None:
 
 
 async def test_publishing_rate_sets_the_interval(tmp_path: Path) -> None:
-    """14 entries in the last week: polled about every 12 hours (interval 1 min, cap 24 h)."""
-    ok = Answer(200, rss(14, age=timedelta(days=2)))
+    """14 entries in the last week (and one older): polled about every 12 hours (interval
+    1 min, cap 24 h)."""
+    ok = Answer(200, rss(15, age=timedelta(hours=11.5), step=timedelta(hours=11.5)))
     async with rig(tmp_path, {"/feed": [ok]}) as r:
         state = await r.poll(r.feed())
     assert 0.85 * schedule.DAY / 2 < delay(state) < 1.15 * schedule.DAY / 2
+
+
+async def test_a_feed_listing_only_its_last_hour_is_polled_often(tmp_path: Path) -> None:
+    """A feed that lists only its newest entries shows 4 of the last hour at first sight:
+    about every 15 minutes, not once a day (by then ~100 entries would have come and gone);
+    it slows down as polls find nothing new."""
+    first = Answer(200, rss(4, age=timedelta(minutes=5), step=timedelta(minutes=15)))
+    async with rig(tmp_path, {"/feed": [first]}) as r:
+        feed = r.feed(interval=60.0)
+        state = await r.poll(feed)
+        assert 0.85 * 900 < delay(state) < 1.15 * 900
+        # Three quiet hours later the same 4 entries mean 4 in 4 hours: once an hour.
+        state.meta["since"] -= 3 * 3600
+        state.meta["recent"] = [t - 3 * 3600 for t in state.meta["recent"]]
+        await r.store.put_feed(feed.url, state)
+        state = await r.poll(feed)
+    assert 0.85 * 3600 < delay(state) < 1.15 * 3600
 
 
 async def test_quiet_feed_is_polled_at_the_ceiling(tmp_path: Path) -> None:

@@ -31,6 +31,37 @@ def test_entry_interval(recent: list[float], floor: float, ceiling: float, expec
     assert s.entry_interval(meta, NOW, floor, ceiling) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+    ("since", "recent", "expected"),
+    [
+        (NOW - HOUR, [NOW - 50 * 60] * 4, 900.0),  # a feed of its last hour: 4 an hour
+        (NOW - 30 * s.DAY, [NOW - HOUR] * 4, s.DAY),  # read for a month: 4 a week
+        (NOW - 2 * s.DAY, [NOW - HOUR] * 8, 6 * HOUR),  # read for 2 days: 4 a day
+        (NOW, [NOW] * 2, HOUR / 2),  # 2 undated entries: worked out over an hour at least
+        (NOW, [NOW - 3 * s.DAY] * 3, s.DAY),  # the oldest entry reaches back further
+    ],
+)
+def test_entry_interval_over_less_than_a_week(
+    since: float, recent: list[float], expected: float
+) -> None:
+    """Known for less than a week, a feed's week is extrapolated from the time covered."""
+    meta = {"since": since, "recent": recent}
+    assert s.entry_interval(meta, NOW, 60.0, s.DAY) == pytest.approx(expected)
+
+
+def test_note_entries_remembers_how_far_back_the_feed_is_known() -> None:
+    """The first read sets ``since`` to the oldest dated entry listed, even one older than
+    a week (its page reaches that far back), or to now; later reads leave it."""
+    meta: dict[str, Any] = {}
+    s.note_entries(meta, [None, NOW - HOUR, NOW - 30 * s.DAY], NOW)
+    assert meta["since"] == NOW - 30 * s.DAY
+    s.note_entries(meta, [NOW - 40 * s.DAY], NOW + HOUR)
+    assert meta["since"] == NOW - 30 * s.DAY
+    undated: dict[str, Any] = {}
+    s.note_entries(undated, [None, None], NOW)
+    assert undated["since"] == NOW
+
+
 def test_note_entries_keeps_a_week_and_dates_undated_now() -> None:
     """Publication times are remembered for a week; undated or future ones count as now."""
     meta: dict[str, Any] = {"recent": [NOW - 8 * s.DAY, NOW - s.DAY]}
