@@ -12,6 +12,13 @@ Promises:
   chrome, headline, punctuation or case gives the same or a very close fingerprint, while
   different stories differ in about half the bits. Texts of fewer than :data:`MIN_WORDS`
   words get ``None``: too short to tell a story from a template.
+- :func:`exact_fingerprint` stands in for those short texts (the one- or two-sentence
+  descriptions of most feeds): a 64-bit BLAKE2b hash of the lower-cased words of the title
+  and the text, so copies equal but for case, punctuation and spacing share it. The title is
+  part of it, since a site may give all its entries one description; a text of fewer than
+  :data:`MIN_EXACT_WORDS` words gets ``None`` (``"Read more"`` tells nothing). Random
+  64-bit hashes lie within :data:`MAX_DISTANCE` bits of each other once in ~2·10¹²
+  pairs, so the stores can index both kinds alike.
 - Two fingerprints are the same story when they differ in at most :data:`MAX_DISTANCE`
   bits (different stories measured 20+ bits apart on the page corpus). :func:`bands` cuts
   a fingerprint into :data:`BANDS` 16-bit bands, which the stores index: fingerprints up to
@@ -30,6 +37,7 @@ BANDS = 4
 BAND_BITS = BITS // BANDS
 MAX_DISTANCE = 5
 MIN_WORDS = 40
+MIN_EXACT_WORDS = 15
 MIN_LINE_WORDS = 10
 MIN_LINE_CHARS = 2 * MIN_LINE_WORDS - 1  # a shorter line cannot hold MIN_LINE_WORDS words
 MAX_WORDS = 1_500  # enough to tell any two stories apart; bounds the cost of long pages
@@ -70,6 +78,17 @@ def fingerprint(text: str) -> int | None:
         return None
     x &= picked * MASK  # the features' low 64 bits, in the picked lanes only
     return _majority(x.to_bytes(16 * n + 16, "little"), n + 1, total)
+
+
+def exact_fingerprint(title: str, text: str) -> int | None:
+    """A 64-bit hash of the lower-cased words of ``title`` and ``text``, or None when the
+    text has fewer than :data:`MIN_EXACT_WORDS` words (see the module's promises)."""
+    words = _WORD.findall(text.lower())
+    if len(words) < MIN_EXACT_WORDS:
+        return None
+    key = " ".join(_WORD.findall(title.lower())) + "\n" + " ".join(words)
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8)
+    return int.from_bytes(digest.digest(), "little")
 
 
 # ASCII text with every character but letters, digits and newlines made a space: its words

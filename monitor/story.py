@@ -10,8 +10,10 @@ Promises:
 - :func:`entry_key` is the seen-set key of a feed entry *before* it is cleaned, equal to
   ``article_key(entry_article(entry))``, so entries already seen cost no cleaning at all.
 - :func:`story_keys` is the one place the pipeline asks for all of them: ``seen``, the
-  URL-derived ``story``, and ``fingerprint`` (the SimHash of the cleaned text, or None when
-  too short). The store's ``link_stories`` then turns (fingerprint, story) into the story id
+  URL-derived ``story``, and ``fingerprint`` (the SimHash of the cleaned text; for a text
+  too short for one, the exact fingerprint of its title and text, so a wire story's one-line
+  description on several portals is one story; None when even that is too short). The
+  store's ``link_stories`` then turns (fingerprint, story) into the story id
   hits carry: the story of a near-duplicate seen within :data:`STORY_WINDOW`, so syndicated
   copies under other URLs, with other tracking parameters or other site chrome, are one
   story and alert once per rule. The pipeline fingerprints only articles that fire a rule
@@ -28,7 +30,7 @@ from urllib.parse import urlsplit
 
 from monitor.article import Article
 from monitor.parse import Entry
-from monitor.simhash import fingerprint
+from monitor.simhash import exact_fingerprint, fingerprint
 from monitor.textnorm import normalize
 from monitor.urls import canonical_url, is_http_url
 
@@ -77,7 +79,11 @@ def story_keys(article: Article, *, near: bool = True) -> StoryKeys:
     """Every key the pipeline needs for ``article``: seen key, story id and, with ``near``,
     the text fingerprint (None without)."""
     key = article_key(article)
-    printed = fingerprint(article.text) if near else None
+    printed = None
+    if near:
+        printed = fingerprint(article.text)
+        if printed is None:
+            printed = exact_fingerprint(article.title, article.text)
     return StoryKeys(seen=key, story=story_id(loose_url(key)), fingerprint=printed)
 
 

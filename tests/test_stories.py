@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -341,3 +342,83 @@ def test_simhash_words_are_the_regex_words(text: str) -> None:
     fingerprints stored by earlier versions still match."""
     assert simhash._words(text) == _reference_words(text)
     assert simhash._words(text * 3) == _reference_words(text * 3)
+
+
+# --- short texts: the feeds' descriptions --------------------------------------------------
+
+LEDE = (
+    "South Korea and the United States agreed on Wednesday to keep working toward the "
+    "transfer of wartime operational control to Seoul."
+)  # 23 words: under MIN_WORDS, over MIN_EXACT_WORDS
+
+
+def test_exact_fingerprint_ignores_case_punctuation_and_spacing() -> None:
+    """Short copies equal but for case, punctuation and spacing share one; another title,
+    another text or too few words do not."""
+    fp = simhash.exact_fingerprint("Allies agree on OPCON", LEDE)
+    assert fp is not None and fingerprint(LEDE) is None
+    assert (
+        simhash.exact_fingerprint("ALLIES agree on OPCON!", LEDE.upper().replace(" ", "  ")) == fp
+    )
+    assert simhash.exact_fingerprint("Allies disagree on OPCON", LEDE) != fp
+    assert simhash.exact_fingerprint("Allies agree on OPCON", LEDE + " More soon.") != fp
+    assert simhash.exact_fingerprint("Allies", "Read more about it on our website") is None
+
+
+async def poll_feeds(
+    store: Store, feeds: dict[str, list[tuple[str, str, str]]]
+) -> list[dict[str, Any]]:
+    """Poll each feed of (title, link-path, description) items, no pages fetched; the hits."""
+    routes: dict[str, bytes] = {}
+    async with site(routes) as srv:
+        base = f"http://127.0.0.1:{srv.port}"
+        for path, items in feeds.items():
+            routes[path] = feed([(t, f"{base}{link}", d) for t, link, d in items])
+        cfg = FetchConfig(allow_private=(f"127.0.0.1:{srv.port}",), timeout=10.0)
+        session = make_session(cfg)
+        try:
+            poller = Poller(Fetcher(cfg, session), store, Metrics(), RuleSet.from_source(RULES))
+            for i, path in enumerate(feeds):
+                await poll_once(poller, FeedConfig(f"{base}{path}", f"f{i}", 60.0), "owner")
+        finally:
+            await session.close()
+    return [json.loads(h) for h in await store.hits()]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_a_syndicated_description_alerts_once(
+    kind: str, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The same title and one-sentence description on two portals under other URLs (the
+    feed text only, too short for a SimHash): one story, one hit per rule."""
+    title = "S.Korea, U.S. discuss wartime operational control"
+    async with open_store(kind, tmp_path, redis_server.url) as store:
+        hits = await poll_feeds(
+            store,
+            {
+                "/a.xml": [(title, "/p/syn-a", LEDE)],
+                "/b.xml": [(title.upper(), "/q/syn-b?utm_source=x", LEDE.replace(",", " ,"))],
+            },
+        )
+    assert sorted(h["rule"]["id"] for h in hits) == ["korea-opcon", "seoul"]
+    assert len({h["story"] for h in hits}) == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_one_description_under_other_titles_is_other_stories(
+    kind: str, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A site giving every entry the same description does not fold its stories into one:
+    the title is part of the exact fingerprint."""
+    async with open_store(kind, tmp_path, redis_server.url) as store:
+        hits = await poll_feeds(
+            store,
+            {
+                "/a.xml": [
+                    ("Seoul talks, day one", "/1", LEDE),
+                    ("Seoul talks, day two", "/2", LEDE),
+                ]
+            },
+        )
+    assert len([h for h in hits if h["rule"]["id"] == "seoul"]) == 2
+    assert len({h["story"] for h in hits}) == 2
