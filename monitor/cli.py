@@ -2,7 +2,10 @@
 
 Promises: every error a user can cause (bad YAML, unknown key, bad rule, unreachable Redis at
 start, unreadable input) is printed as one clear line — ``path:line:col: error: message`` where
-there is a position — and never as a traceback; exit status 0 on success, 1 on such errors.
+there is a position — and never as a traceback; ``check`` prints every problem of the config and
+the rule files at once; exit status 0 on success, 1 on such errors. A URL given as an INPUT is
+the operator's own, like a sink URL: its host:port is fetched even when private or loopback,
+under every other fetch limit, while redirects from it stay under the address guard.
 """
 
 from __future__ import annotations
@@ -10,23 +13,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from monitor import deliveries, logs
 from monitor.article import Article
 from monitor.clean import extract
-from monitor.config import Config, FetchConfig, config_path, load_config
-from monitor.daemon import Daemon, check_routes, resources
-from monitor.errors import ConfigError, ConfigErrors, MonitorError
+from monitor.config import Config, FetchConfig, check_config, config_path, load_config
+from monitor.daemon import Daemon, resources
+from monitor.errors import ConfigError, ConfigErrors, FetchError, MonitorError
 from monitor.fetch import Fetcher, make_session
 from monitor.hit import iso
+from monitor.netguard import NOT_PUBLIC
 from monitor.rules import Match, RuleSet, load_resident
 
 EXIT_OK, EXIT_ERROR = 0, 1
+# The fix the address guard names, which only fits a fetch the config governs.
+_GUARD_FIX = re.compile(r"\s*\(allow it with fetch\.allow_private\)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,12 +106,58 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_all(path_arg: str | None, *, resident: bool = False) -> tuple[Config, RuleSet]:
     """Config and rules, fully validated (no I/O beyond reading files); ``resident`` rules
-    are kept as the daemon keeps them (see :func:`monitor.rules.load_resident`)."""
-    config = load_config(config_path(path_arg))
-    paths = list(config.rules)
-    rules = load_resident(paths) if resident else RuleSet.from_files(paths)
-    check_routes(rules, config)
+    are kept as the daemon keeps them (see :func:`monitor.rules.load_resident`).
+
+    Raises ConfigErrors with every problem found: each config key's, then — when the
+    config's ``rules:`` value is usable — every rule file's, then each ``notify`` entry
+    naming a sink the config does not define.
+    """
+    checked = check_config(config_path(path_arg))
+    config, errors = checked.config, list(checked.errors)
+    rules = _rules(config, errors, resident) if checked.usable("rules") else None
+    if rules is not None and checked.usable("sinks"):
+        errors.extend(route_errors(rules, config))
+    if errors or rules is None:
+        raise ConfigErrors(errors)
     return config, rules
+
+
+def _rules(config: Config, errors: list[ConfigError], resident: bool) -> RuleSet | None:
+    """The config's rules, or None with their problems added to ``errors``; a rule path
+    that does not exist is a problem of the config's ``rules:`` value."""
+    paths = [p for p in config.rules if p.exists()]
+    missing = [p for p in config.rules if not p.exists()]
+    errors.extend(config.error("rules", f"no such rule file or folder: {p}") for p in missing)
+    try:
+        return load_resident(paths) if resident else RuleSet.from_files(paths)
+    except ConfigErrors as exc:
+        errors.extend(exc.errors)
+    except ConfigError as exc:
+        errors.append(exc)
+    return None
+
+
+def route_errors(rules: RuleSet, config: Config) -> list[ConfigError]:
+    """A problem for each ``notify`` entry naming a sink the config does not define,
+    located at that entry."""
+    known = ", ".join(sorted(config.sinks)) or "none configured"
+    out = []
+    for rule in rules.rules:
+        for j, sink in enumerate(rule.notify):
+            if sink not in config.sinks:
+                line, col = rule.notify_at[j] if j < len(rule.notify_at) else (rule.line, 0)
+                msg = f"rule {rule.id!r} notifies unknown sink {sink!r} (sinks: {known})"
+                out.append(ConfigError(msg, rule.path, line or None, col or None))
+    return out
+
+
+def located(config: Config, exc: ConfigError) -> ConfigError:
+    """``exc`` placed at the config value it names (``redis.url: cannot reach Redis…``)
+    when it came without a line and column."""
+    if exc.line is not None or exc.path != str(config.path):
+        return exc
+    key = exc.message.partition(":")[0]
+    return config.error(key, exc.message.partition(": ")[2]) if key in config.positions else exc
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -124,8 +179,8 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
         if args.action == "replay":
             return asyncio.run(deliveries.replay(config, args.sink, args.ids))
         return asyncio.run(deliveries.list_deliveries(config, args.json))
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        raise located(config, exc) from None
     except MonitorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -136,6 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     logs.configure(json=None if args.log_format is None else args.log_format == "json")
     try:
         asyncio.run(_run(config, rules))
+    except ConfigError as exc:  # a store that cannot be opened: point at its config value
+        raise located(config, exc) from None
     except asyncio.CancelledError:  # a second SIGTERM/SIGINT: stop now, no drain
         print("news-monitor: stopped without draining (second signal)", file=sys.stderr)
         return 130
@@ -176,10 +233,44 @@ def read_input(name: str, config: Config | None = None) -> tuple[bytes, str | No
 
 
 async def _fetch(url: str, config: Config | None) -> bytes:
-    cfg = config.fetch if config else FetchConfig()
-    async with make_session(cfg) as session:
-        resp = await Fetcher(cfg, session).get(url, accept="text/html,*/*;q=0.5")
+    """The page at ``url``, a URL typed on the command line: under every limit of the
+    config's fetch section (or the defaults), with ``url``'s own host:port allowed."""
+    cfg = allowing(config.fetch if config else FetchConfig(), url)
+    try:
+        async with make_session(cfg) as session:
+            resp = await Fetcher(cfg, session).get(url, accept="text/html,*/*;q=0.5")
+    except FetchError as exc:
+        raise refusal_for_cli(exc, config) from None
     return resp.body
+
+
+def allowing(cfg: FetchConfig, url: str) -> FetchConfig:
+    """``cfg`` with ``url``'s own host:port allowed whatever its address: a URL typed on the
+    command line is the operator's own input (as a sink URL is), not one a feed handed us.
+    Redirects to other private addresses stay refused; every other limit is kept."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return cfg  # the fetch itself reports the bad port
+    if cfg.allow_private is True or not parts.hostname:
+        return cfg
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    allowed = cfg.allow_private if isinstance(cfg.allow_private, tuple) else ()
+    return replace(cfg, allow_private=(*allowed, f"{host}:{port}"))
+
+
+def refusal_for_cli(exc: FetchError, config: Config | None) -> FetchError:
+    """A refusal by the address guard (a redirect to a private address), naming the fixes
+    open here: the config's ``fetch.allow_private`` when there is a config, or typing the
+    refused URL itself. Other failures are returned as they are."""
+    if NOT_PUBLIC not in str(exc):
+        return exc
+    fix = "give that URL on the command line to fetch it"
+    if config is not None:
+        fix = f"allow it with fetch.allow_private in {config.path}, or {fix}"
+    message = f"{_GUARD_FIX.sub('', str(exc))} ({fix})"
+    return FetchError(message, exc.status, exc.retry_after, lasting=exc.lasting)
 
 
 def article_of(name: str, config: Config | None = None) -> Article:

@@ -1,10 +1,14 @@
 """Configuration: the YAML file of DESIGN.md, validated completely before any I/O starts.
 
 Promises: every problem is a :class:`ConfigError` naming ``file:line:col`` and the key
-(``feeds[2].interval: invalid duration '5x' (use e.g. 30s, 5m, 1h)``); unknown keys are errors;
-``${VAR}`` (and ``${VAR:-default}``) is read from the environment, or from the file named by
-``VAR_FILE``; relative paths are relative to the config file's folder. The result is a frozen
-value passed to whoever needs it — there is no global config.
+(``feeds[2].interval: invalid duration '5x' (use e.g. 30s, 5m, 1h)``), and one pass finds the
+problems of every key (:func:`check_config`); unknown keys are errors. ``${VAR}`` (and
+``${VAR:-default}``) is read from the environment, or from the file named by ``VAR_FILE``, in
+every scalar value; the text read is then taken as the key's type (``true`` for a boolean,
+``5`` for a count, ``16MiB`` for a size; for ``fetch.allow_private`` also entries separated by
+commas), and a message about it shows the ``${VAR}`` text, never what the environment holds.
+Relative paths are relative to the config file's folder. The result is a frozen value passed
+to whoever needs it — there is no global config.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from monitor import yamlsrc
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, ConfigErrors
 from monitor.opml import read_opml
 from monitor.sinks.webhook import signing_keys
 from monitor.units import parse_duration, parse_size
@@ -29,6 +34,12 @@ DEFAULT_CONFIG = Path(__file__).parent / "defaults" / "monitor.yml"
 # the stores keep an entry's seen mark after its feed last listed it.
 MAX_POLL_INTERVAL = 7 * 86_400.0
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# The words YAML reads as booleans, for text that came from the environment.
+_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+_INT = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,33 @@ class Config:
     default_interval: float = 600.0
     shutdown_grace: float = 10.0
     websub: WebSubConfig | None = None
+    # Where each value sits in the file, by key label (``redis.url``), for later errors.
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False, compare=False)
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """``key: message`` as a ConfigError at ``key``'s value in this config's file (no
+        line and column when the file does not set ``key``)."""
+        line, col = self.positions.get(key, (None, None))
+        return ConfigError(f"{key}: {message}", str(self.path), line, col)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A config built as far as its file allows, and every problem found on the way.
+
+    Each bad value is replaced by its default, so ``config`` is fit for use only when
+    ``errors`` is empty; ``failed`` names the top-level keys that had a problem (``""`` when
+    the document itself is not a mapping).
+    """
+
+    config: Config
+    errors: tuple[ConfigError, ...]
+    failed: frozenset[str]
+
+    def usable(self, key: str) -> bool:
+        """Whether ``config``'s value for top-level ``key`` is the one the file meant (the
+        file's own, or the default when the file leaves it out)."""
+        return key not in self.failed and "" not in self.failed
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -126,14 +164,44 @@ def config_path(cli_value: str | None) -> Path:
     return local if local.exists() else DEFAULT_CONFIG
 
 
-def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
-    """Read and validate the config at ``path``; raises ConfigError on the first problem."""
+def check_config(path: str | Path, env: dict[str, str] | None = None) -> Checked:
+    """Read and validate the config at ``path``, collecting every problem each key has.
+
+    Raises ConfigError only when the file cannot be read or parsed as YAML at all.
+    """
     src = yamlsrc.load(path)
-    return _Builder(src, dict(os.environ) if env is None else env).build()
+    builder = _Builder(src, dict(os.environ) if env is None else env)
+    config = builder.build()
+    errors = sorted(builder.errors, key=lambda e: (e.line or 0, e.col or 0))
+    return Checked(config, tuple(errors), frozenset(builder.failed))
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    """Read and validate the config at ``path``; raises a ConfigError for its one problem,
+    or ConfigErrors listing them all when there are several."""
+    checked = check_config(path, env)
+    if len(checked.errors) == 1:
+        raise checked.errors[0]
+    if checked.errors:
+        raise ConfigErrors(list(checked.errors))
+    return checked.config
+
+
+@dataclass(frozen=True, slots=True)
+class _Poll:
+    """How a feed is polled: set under ``defaults:`` and overridden per feed."""
+
+    interval: float = 600.0
+    fetch_article: bool = False
+    max_interval: float = 86_400.0
 
 
 class _Builder:
-    """Walks the YAML once, turning each section into its frozen value."""
+    """Walks the YAML once, turning each section into its frozen value.
+
+    A bad value is recorded in ``errors`` and replaced by its default, so one pass finds
+    the problems of every key; a section that cannot be read at all is replaced whole.
+    """
 
     TOP = frozenset(
         {
@@ -149,153 +217,197 @@ class _Builder:
             "websub",
         }
     )
+    FEED_KEYS = frozenset({"url", "name", "interval", "fetch_article", "max_interval"})
+    OPML_KEYS = frozenset({"opml", "interval", "fetch_article", "max_interval"})
+    FETCH_KEYS = frozenset(
+        {
+            "allow_private",
+            "timeout",
+            "connect_timeout",
+            "max_bytes",
+            "max_redirects",
+            "concurrency",
+            "per_host",
+            "user_agent",
+        }
+    )
 
     def __init__(self, src: Source, env: dict[str, str]) -> None:
         self.src = src
         self.env = env
         self.base = Path(src.path).resolve().parent
+        self.errors: list[ConfigError] = []
+        self.failed: set[str] = set()
+        # Values that held ${VAR} references: key path -> (text as written, text as read).
+        self.from_env: dict[KeyPath, tuple[str, str]] = {}
 
     def err(self, kp: KeyPath, msg: str, *, at_key: bool = False) -> ConfigError:
-        return self.src.error(kp, f"{key_label(kp)}: {msg}" if kp else msg, at_key=at_key)
+        """The problem ``msg`` of the value at ``kp``, its top-level key marked as failed."""
+        self.failed.add(str(kp[0]) if kp else "")
+        text = f"{key_label(kp)}: {self.hidden(kp, msg)}" if kp else msg
+        return self.src.error(kp, text, at_key=at_key)
+
+    def hidden(self, kp: KeyPath, msg: str) -> str:
+        """``msg`` showing a value read from the environment as its ``${VAR}`` text, naming
+        the variables to check: the environment holds secrets, and messages get logged."""
+        found = self.from_env.get(kp)
+        if found is None:
+            return msg
+        raw, text = found
+        names = ", ".join(dict.fromkeys(m.group(1) for m in _VAR.finditer(raw)))
+        return f"{msg.replace(repr(text), repr(raw))}; check {names} in the environment"
+
+    def checked(self, fallback: T, fn: Callable[P, T], /, *args: P.args, **kw: P.kwargs) -> T:
+        """``fn(*args, **kw)``, or ``fallback`` with its ConfigError recorded."""
+        try:
+            return fn(*args, **kw)
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return fallback
+
+    def get(
+        self, section: dict[str, Any], kp: KeyPath, convert: Callable[[KeyPath, Any], T], default: T
+    ) -> T:
+        """``section``'s value for key ``kp[-1]`` as ``convert`` makes it; ``default`` when
+        the key is absent, or when its value is bad (the problem is recorded)."""
+        if kp[-1] not in section:
+            return default
+        return self.checked(default, convert, kp, section[kp[-1]])
 
     def build(self) -> Config:
-        data = self.src.data
-        if data is None:
-            data = {}
-        self.mapping((), data, self.TOP)
-        defaults = self.defaults(data.get("defaults", {}))
-        feeds = self.feeds(data.get("feeds", []), defaults)
-        rules_value = self.string(("rules",), data["rules"]) if "rules" in data else "rules"
+        data = {} if self.src.data is None else self.src.data
+        data = self.checked({}, self.mapping, (), data, self.TOP)
+        poll = self.checked(_Poll(), self.poll, ("defaults",), data.get("defaults", {}), _Poll())
         return Config(
             path=Path(self.src.path),
-            feeds=feeds,
-            rules=(self.path(rules_value),),
-            state_dir=self.path(self.string(("state_dir",), data.get("state_dir", "state"))),
-            redis=self.redis(data["redis"]) if data.get("redis") is not None else None,
-            sinks=self.sinks(data.get("sinks") or {}),
-            fetch=self.fetch(data.get("fetch") or {}),
-            http=self.http(data.get("http") or {}),
-            default_interval=defaults["interval"],
-            shutdown_grace=self.duration(("shutdown_grace",), data.get("shutdown_grace", "10s")),
-            websub=self.websub(data["websub"]) if data.get("websub") is not None else None,
+            feeds=self.checked((), self.feeds, data.get("feeds", []), poll),
+            rules=(self.path(self.get(data, ("rules",), self.string, "rules")),),
+            state_dir=self.path(self.get(data, ("state_dir",), self.string, "state")),
+            redis=self.optional(data, "redis", self.redis),
+            sinks=self.checked({}, self.sinks, data.get("sinks") or {}),
+            fetch=self.checked(FetchConfig(), self.fetch, data.get("fetch") or {}),
+            http=self.checked(HttpConfig(), self.http, data.get("http") or {}),
+            default_interval=poll.interval,
+            shutdown_grace=self.get(data, ("shutdown_grace",), self.duration, 10.0),
+            websub=self.optional(data, "websub", self.websub),
+            positions={key_label(kp): (p.line, p.col) for kp, p in self.src.positions.items()},
         )
+
+    def optional(self, data: dict[str, Any], key: str, build: Callable[[Any], T]) -> T | None:
+        """The section ``key`` built, or None when it is absent, null or bad (recorded)."""
+        return None if data.get(key) is None else self.checked(None, build, data[key])
 
     # -- sections -------------------------------------------------------------------------
 
-    def defaults(self, value: Any) -> dict[str, Any]:
-        kp: KeyPath = ("defaults",)
-        self.mapping(kp, value, {"interval", "fetch_article", "max_interval"})
-        return {
-            "interval": self.poll_every((*kp, "interval"), value.get("interval", "10m")),
-            "max_interval": self.poll_every(
-                (*kp, "max_interval"), value.get("max_interval", "24h")
-            ),
-            "fetch_article": self.boolean(
-                (*kp, "fetch_article"), value.get("fetch_article", False)
-            ),
-        }
+    def poll(self, kp: KeyPath, value: Any, inherited: _Poll) -> _Poll:
+        """``defaults:`` (or a feed's own settings): each absent key keeps ``inherited``."""
+        section = self.mapping(kp, value, {"interval", "fetch_article", "max_interval"})
+        return self.poll_of(kp, section, inherited)
 
-    def feeds(self, value: Any, defaults: dict[str, Any]) -> tuple[FeedConfig, ...]:
+    def poll_of(self, kp: KeyPath, section: dict[str, Any], inherited: _Poll) -> _Poll:
+        return _Poll(
+            interval=self.get(section, (*kp, "interval"), self.poll_every, inherited.interval),
+            fetch_article=self.get(
+                section, (*kp, "fetch_article"), self.boolean, inherited.fetch_article
+            ),
+            max_interval=self.get(
+                section, (*kp, "max_interval"), self.poll_every, inherited.max_interval
+            ),
+        )
+
+    def feeds(self, value: Any, poll: _Poll) -> tuple[FeedConfig, ...]:
         if not isinstance(value, list):
             raise self.err(("feeds",), "expected a list of feeds")
-        out: list[FeedConfig] = []
+        found: list[tuple[int, FeedConfig]] = []
         for i, item in enumerate(value):
-            kp: KeyPath = ("feeds", i)
-            if isinstance(item, dict) and "opml" in item:
-                self.mapping(kp, item, {"opml", "interval", "fetch_article", "max_interval"})
-                out.extend(self.opml(kp, item, defaults))
-                continue
-            keys = {"url", "name", "interval", "fetch_article", "max_interval"}
-            self.mapping(kp, item, keys, required={"url"})
-            url = self.url((*kp, "url"), item["url"])
-            out.append(
-                FeedConfig(
-                    url=url,
-                    name=self.string((*kp, "name"), item.get("name") or _host(url)),
-                    interval=self.poll_every((*kp, "interval"), item.get("interval"))
-                    if "interval" in item
-                    else defaults["interval"],
-                    fetch_article=self.boolean(
-                        (*kp, "fetch_article"), item.get("fetch_article", defaults["fetch_article"])
-                    ),
-                    max_interval=self.max_interval(kp, item, defaults),
-                )
-            )
-        seen: dict[str, int] = {}
-        for i, feed in enumerate(out):
+            feeds = self.checked([], self.feed, ("feeds", i), item, poll)
+            found.extend((i, feed) for feed in feeds)
+        seen: set[str] = set()
+        for i, feed in found:
             if feed.url in seen:
-                raise self.err(("feeds", i), f"feed {feed.url} is listed twice")
-            seen[feed.url] = i
-        return tuple(out)
+                self.errors.append(self.err(("feeds", i), f"feed {feed.url} is listed twice"))
+            seen.add(feed.url)
+        return tuple(feed for _, feed in found)
 
-    def opml(self, kp: KeyPath, item: dict[str, Any], defaults: dict[str, Any]) -> list[FeedConfig]:
-        path = self.path(self.string((*kp, "opml"), item["opml"]))
+    def feed(self, kp: KeyPath, item: Any, inherited: _Poll) -> list[FeedConfig]:
+        """One item of ``feeds:``: a feed, or every feed of an OPML file."""
+        if isinstance(item, dict) and "opml" in item:
+            section = self.mapping(kp, item, self.OPML_KEYS)
+            return self.opml(kp, section, self.poll_of(kp, section, inherited))
+        section = self.mapping(kp, item, self.FEED_KEYS, required={"url"})
+        poll = self.poll_of(kp, section, inherited)
+        name = self.get(section, (*kp, "name"), self.string, "") if section.get("name") else ""
+        url = self.url((*kp, "url"), section["url"])
+        return [
+            FeedConfig(
+                url, name or _host(url), poll.interval, poll.fetch_article, poll.max_interval
+            )
+        ]
+
+    def opml(self, kp: KeyPath, section: dict[str, Any], poll: _Poll) -> list[FeedConfig]:
+        path = self.path(self.string((*kp, "opml"), section["opml"]))
         try:
             entries = read_opml(path)
         except ConfigError as exc:
-            raise self.err((*kp, "opml"), str(exc)) from None
-        interval = (
-            self.poll_every((*kp, "interval"), item["interval"])
-            if "interval" in item
-            else defaults["interval"]
-        )
-        fetch_article = self.boolean(
-            (*kp, "fetch_article"), item.get("fetch_article", defaults["fetch_article"])
-        )
-        ceiling = self.max_interval(kp, item, defaults)
+            raise self.err((*kp, "opml"), exc.message) from None
         return [
-            FeedConfig(u, n or _host(u), interval, fetch_article, max_interval=ceiling)
+            FeedConfig(u, n or _host(u), poll.interval, poll.fetch_article, poll.max_interval)
             for u, n in entries
         ]
 
-    def max_interval(self, kp: KeyPath, item: dict[str, Any], defaults: dict[str, Any]) -> float:
-        if "max_interval" not in item:
-            return float(defaults["max_interval"])
-        return self.poll_every((*kp, "max_interval"), item["max_interval"])
-
     def websub(self, value: Any) -> WebSubConfig:
         kp: KeyPath = ("websub",)
-        self.mapping(kp, value, {"callback", "lease"}, required={"callback"})
-        return WebSubConfig(
-            callback=self.url((*kp, "callback"), value["callback"]),
-            lease=self.duration((*kp, "lease"), value.get("lease", "7d")),
-        )
+        section = self.mapping(kp, value, {"callback", "lease"}, required={"callback"})
+        lease = self.get(section, (*kp, "lease"), self.duration, 7 * 86_400.0)
+        return WebSubConfig(self.url((*kp, "callback"), section["callback"]), lease)
 
     def redis(self, value: Any) -> RedisConfig:
         kp: KeyPath = ("redis",)
-        self.mapping(kp, value, {"url", "prefix", "stream_maxlen"}, required={"url"})
-        url = self.string((*kp, "url"), value["url"])
+        section = self.mapping(kp, value, {"url", "prefix", "stream_maxlen"}, required={"url"})
+        prefix = self.get(section, (*kp, "prefix"), self.string, "news-monitor")
+        maxlen = self.get(section, (*kp, "stream_maxlen"), self.integer, 100_000)
+        return RedisConfig(self.redis_url((*kp, "url"), section["url"]), prefix, maxlen)
+
+    def redis_url(self, kp: KeyPath, value: Any) -> str:
+        url = self.string(kp, value)
         if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-            raise self.err((*kp, "url"), "expected redis://host:port/db, rediss:// or unix://")
-        return RedisConfig(
-            url=url,
-            prefix=self.string((*kp, "prefix"), value.get("prefix", "news-monitor")),
-            stream_maxlen=self.integer((*kp, "stream_maxlen"), value.get("stream_maxlen", 100_000)),
-        )
+            raise self.err(kp, "expected redis://host:port/db, rediss:// or unix://")
+        return url
 
     def sinks(self, value: Any) -> dict[str, SinkConfig]:
-        kp: KeyPath = ("sinks",)
         if not isinstance(value, dict):
-            raise self.err(kp, "expected a mapping of sink names to sinks")
+            raise self.err(("sinks",), "expected a mapping of sink names to sinks")
         out: dict[str, SinkConfig] = {}
         for name, item in value.items():
-            skp: KeyPath = (*kp, name)
-            self.mapping(skp, item, {"type", "url", "secret", "timeout"}, required={"type", "url"})
-            kind = self.string((*skp, "type"), item["type"])
-            if kind not in ("webhook", "slack"):
-                raise self.err((*skp, "type"), f"unknown sink type {kind!r} (webhook or slack)")
-            if "secret" in item and kind != "webhook":
-                raise self.err((*skp, "secret"), "only webhook sinks take a secret")
-            out[name] = SinkConfig(
-                name=name,
-                type=kind,
-                url=self.url((*skp, "url"), item["url"]),
-                secrets=self.secrets((*skp, "secret"), item.get("secret")),
-                timeout=self.duration((*skp, "timeout"), item.get("timeout", "10s")),
-            )
+            sink = self.checked(None, self.sink, ("sinks", name), item)
+            if sink is not None:
+                out[name] = sink
         return out
 
-    def secrets(self, kp: KeyPath, value: Any) -> tuple[str, ...]:
+    def sink(self, kp: KeyPath, item: Any) -> SinkConfig | None:
+        """One sink, or None when its type or URL is bad (recorded)."""
+        keys = {"type", "url", "secret", "timeout"}
+        section = self.mapping(kp, item, keys, required={"type", "url"})
+        kind = self.get(section, (*kp, "type"), self.sink_type, "")
+        url = self.get(section, (*kp, "url"), self.url, "")
+        timeout = self.get(section, (*kp, "timeout"), self.duration, 10.0)
+        if "secret" in section and kind:
+            secrets = self.checked((), self.secrets, (*kp, "secret"), section["secret"], kind)
+        else:
+            secrets = ()
+        if not (kind and url):
+            return None
+        return SinkConfig(str(kp[-1]), kind, url, secrets, timeout)
+
+    def sink_type(self, kp: KeyPath, value: Any) -> str:
+        kind = self.string(kp, value)
+        if kind not in ("webhook", "slack"):
+            raise self.err(kp, f"unknown sink type {kind!r} (webhook or slack)")
+        return kind
+
+    def secrets(self, kp: KeyPath, value: Any, kind: str) -> tuple[str, ...]:
+        if kind != "webhook":
+            raise self.err(kp, "only webhook sinks take a secret")
         if value is None:
             return ()
         values = value if isinstance(value, list) else [value]
@@ -310,34 +422,29 @@ class _Builder:
 
     def fetch(self, value: Any) -> FetchConfig:
         kp: KeyPath = ("fetch",)
-        keys = {
-            "allow_private",
-            "timeout",
-            "connect_timeout",
-            "max_bytes",
-            "max_redirects",
-            "concurrency",
-            "per_host",
-            "user_agent",
-        }
-        self.mapping(kp, value, keys)
+        section = self.mapping(kp, value, self.FETCH_KEYS)
         d = FetchConfig()
+
+        def get(key: str, convert: Callable[[KeyPath, Any], T], default: T) -> T:
+            return self.get(section, (*kp, key), convert, default)
+
         return FetchConfig(
-            allow_private=self.allow_private((*kp, "allow_private"), value.get("allow_private")),
-            timeout=self.duration((*kp, "timeout"), value.get("timeout", d.timeout)),
-            connect_timeout=self.duration(
-                (*kp, "connect_timeout"), value.get("connect_timeout", d.connect_timeout)
-            ),
-            max_bytes=self.size((*kp, "max_bytes"), value.get("max_bytes", d.max_bytes)),
-            max_redirects=self.integer(
-                (*kp, "max_redirects"), value.get("max_redirects", d.max_redirects), minimum=0
-            ),
-            concurrency=self.integer((*kp, "concurrency"), value.get("concurrency", d.concurrency)),
-            per_host=self.integer((*kp, "per_host"), value.get("per_host", d.per_host)),
-            user_agent=self.string((*kp, "user_agent"), value.get("user_agent", d.user_agent)),
+            allow_private=get("allow_private", self.allow_private, d.allow_private),
+            timeout=get("timeout", self.duration, d.timeout),
+            connect_timeout=get("connect_timeout", self.duration, d.connect_timeout),
+            max_bytes=get("max_bytes", self.size, d.max_bytes),
+            max_redirects=get("max_redirects", self.count, d.max_redirects),
+            concurrency=get("concurrency", self.integer, d.concurrency),
+            per_host=get("per_host", self.integer, d.per_host),
+            user_agent=get("user_agent", self.string, d.user_agent),
         )
 
     def allow_private(self, kp: KeyPath, value: Any) -> bool | tuple[str, ...]:
+        """true/false, or a list of entries; from the environment, true/false or entries
+        separated by commas."""
+        text = self.env_text(kp, value)
+        if text is not None:
+            return self.allow_private_text(kp, text)
         if value is None or isinstance(value, bool):
             return bool(value)
         if not isinstance(value, list):
@@ -350,19 +457,36 @@ class _Builder:
             out.append(text)
         return tuple(out)
 
+    def allow_private_text(self, kp: KeyPath, text: str) -> bool | tuple[str, ...]:
+        flag = _BOOLS.get(text.strip().lower())
+        if flag is not None:
+            return flag
+        entries = tuple(e.strip() for e in text.split(",") if e.strip())
+        if not entries or not all(_valid_allow_entry(e) for e in entries):
+            msg = "expected true, false, or host:port / CIDR entries separated by commas"
+            raise self.err(kp, msg)
+        return entries
+
     def http(self, value: Any) -> HttpConfig:
         kp: KeyPath = ("http",)
-        self.mapping(kp, value, {"listen"})
-        listen = value.get("listen", "127.0.0.1:9108")
-        if listen is False or listen is None:
+        section = self.mapping(kp, value, {"listen"})
+        return self.get(section, (*kp, "listen"), self.listen, HttpConfig())
+
+    def listen(self, kp: KeyPath, value: Any) -> HttpConfig:
+        """``host:port``, or false (or null) for no listener."""
+        text = self.env_text(kp, value)
+        if text is None and (value is False or value is None):
             return HttpConfig(port=None)
-        text = self.string((*kp, "listen"), listen)
+        if text is not None and _BOOLS.get(text.strip().lower()) is False:
+            return HttpConfig(port=None)
+        text = self.string(kp, value) if text is None else text
         host, sep, port = text.rpartition(":")
         if not sep or not port.isdigit() or int(port) > 65535:
-            raise self.err((*kp, "listen"), f"expected host:port, got {text!r}")
+            raise self.err(kp, f"expected host:port, got {text!r}")
         return HttpConfig(host=host.strip("[]") or "0.0.0.0", port=int(port))
 
     # -- scalars --------------------------------------------------------------------------
+    # Each converter reads ${VAR} references first, then takes the text as its own type.
 
     def mapping(
         self,
@@ -370,21 +494,35 @@ class _Builder:
         value: Any,
         allowed: set[str] | frozenset[str],
         required: frozenset[str] | set[str] = frozenset(),
-    ) -> None:
+    ) -> dict[str, Any]:
+        """``value`` as a mapping, each unknown key recorded; raises when it is not a
+        mapping or lacks a required key."""
         if not isinstance(value, dict):
             raise self.err(kp, "expected a mapping")
         for key in value:
             if key not in allowed:
                 hint = ", ".join(sorted(allowed))
-                raise self.err((*kp, key), f"unknown key (expected one of: {hint})", at_key=True)
+                msg = f"unknown key (expected one of: {hint})"
+                self.errors.append(self.err((*kp, key), msg, at_key=True))
         for key in sorted(required):
             if key not in value or value[key] is None:
                 raise self.err(kp, f"missing required key {key!r}")
+        return value
+
+    def env_text(self, kp: KeyPath, value: Any) -> str | None:
+        """``value``'s text with its ``${VAR}`` references read from the environment, or
+        None when it has none (then the value keeps the type YAML gave it)."""
+        if not isinstance(value, str) or _VAR.search(value) is None:
+            return None
+        text = self.expand(kp, value)
+        self.from_env[kp] = (value, text)
+        return text
 
     def string(self, kp: KeyPath, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.err(kp, "expected a string")
-        return self.expand(kp, str(value))
+        text = self.env_text(kp, value)
+        return str(value) if text is None else text
 
     def expand(self, kp: KeyPath, text: str) -> str:
         def sub(m: re.Match[str]) -> str:
@@ -417,18 +555,31 @@ class _Builder:
         return p if p.is_absolute() else self.base / p
 
     def boolean(self, kp: KeyPath, value: Any) -> bool:
-        if not isinstance(value, bool):
+        text = self.env_text(kp, value)
+        flag = value if text is None else _BOOLS.get(text.strip().lower())
+        if not isinstance(flag, bool):
             raise self.err(kp, "expected true or false")
-        return value
+        return flag
 
     def integer(self, kp: KeyPath, value: Any, minimum: int = 1) -> int:
+        text = self.env_text(kp, value)
+        if text is not None:
+            value = int(text) if _INT.fullmatch(text.strip()) else None
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.err(kp, f"expected a whole number ≥ {minimum}")
         return value
 
+    def count(self, kp: KeyPath, value: Any) -> int:
+        """A whole number that may be 0."""
+        return self.integer(kp, value, minimum=0)
+
     def duration(self, kp: KeyPath, value: Any) -> float:
+        """``5m``, ``1h30m``, or a number of seconds (as YAML's own number or as text)."""
+        text = self.env_text(kp, value)
+        if text is not None:
+            value = float(text) if _NUMBER.fullmatch(text.strip()) else text
         try:
-            return parse_duration(self.expand(kp, value) if isinstance(value, str) else value)
+            return parse_duration(value)
         except ValueError as exc:
             raise self.err(kp, str(exc)) from None
 
@@ -442,8 +593,9 @@ class _Builder:
         return seconds
 
     def size(self, kp: KeyPath, value: Any) -> int:
+        text = self.env_text(kp, value)
         try:
-            return parse_size(value)
+            return parse_size(value if text is None else text)
         except ValueError as exc:
             raise self.err(kp, str(exc)) from None
 

@@ -29,7 +29,7 @@ import gc
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,8 @@ class Rule:
     path: str = ""
     line: int = 0
     throttle: float | None = None
+    # (line, col) of each ``notify`` entry, for errors about the sink it names.
+    notify_at: tuple[tuple[int, int], ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,7 +481,10 @@ class _Loader:
             return
         pos = src.pos(kp)
         line = pos.line if pos else 0
-        rule = Rule(rule_id, name, item["query"], notify, channels, src.path, line, throttle)
+        notify_at = _entry_positions(src, (*kp, "notify"), len(notify))
+        rule = Rule(
+            rule_id, name, item["query"], notify, channels, src.path, line, throttle, notify_at
+        )
         self.seen[rule_id] = rule
         self.rules.append(rule)
         self.nodes.append(node)
@@ -550,3 +555,13 @@ class _Loader:
             if not isinstance(item, str) or not item.strip():
                 self.errors.append(src.error((*kp, j), f"'{kp[-1]}' entries must be names"))
         return tuple(str(item) for item in items)
+
+
+def _entry_positions(src: Source, kp: KeyPath, count: int) -> tuple[tuple[int, int], ...]:
+    """(line, col) of each of the ``count`` entries of the list at ``kp`` (of the value
+    itself when it is a single string, or of the enclosing key when it is absent)."""
+    out = []
+    for j in range(count):
+        pos = src.pos((*kp, j))
+        out.append((pos.line, pos.col) if pos else (0, 0))
+    return tuple(out)

@@ -91,15 +91,11 @@ def key_label(keypath: KeyPath) -> str:
 
 
 def load(path: str | Path, text: str | None = None) -> Source:
-    """Load one YAML file; a syntax error is a ConfigError at its line and column."""
+    """Load one YAML file; a syntax error, or a byte that is not UTF-8, is a ConfigError at
+    its line and column."""
     spath = str(path)
     if text is None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError("file not found", spath) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read file: {exc}", spath) from None
+        text = _read(spath)
     try:
         try:
             node = yaml.compose(text, Loader=_COMPOSER)
@@ -113,6 +109,25 @@ def load(path: str | Path, text: str | None = None) -> Source:
     return src
 
 
+def _read(spath: str) -> str:
+    """The UTF-8 text of the file; a byte that is not UTF-8 is an error at its line:col."""
+    try:
+        data = Path(spath).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found", spath) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc.strerror or exc}", spath) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line_start = before.rfind(b"\n") + 1
+        col = len(before[line_start:].decode("utf-8", errors="replace")) + 1
+        msg = f"not UTF-8 (byte 0x{data[exc.start]:02x}: {exc.reason}); save the file as UTF-8"
+        raise ConfigError(msg, spath, before.count(b"\n") + 1, col) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
+
+
 def _compose_for_errors(text: str, spath: str) -> yaml.Node | None:
     """The pure-Python composer, whose messages and marks the rest of the tool reports."""
     try:
@@ -120,11 +135,18 @@ def _compose_for_errors(text: str, spath: str) -> yaml.Node | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         msg = " ".join(str(x) for x in (exc.context, exc.problem) if x) or "invalid YAML"
+        if "flow" in msg and mark is not None and "${" in _line(text, mark.line):
+            msg += ' (inside { } or [ ], quote a ${VAR} reference: "${VAR}")'
         if mark is None:
             raise ConfigError(f"invalid YAML: {msg}", spath) from None
         raise ConfigError(f"invalid YAML: {msg}", spath, mark.line + 1, mark.column + 1) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", spath) from None
+
+
+def _line(text: str, index: int) -> str:
+    lines = text.splitlines()
+    return lines[index] if 0 <= index < len(lines) else ""
 
 
 def _build(node: yaml.Node, keypath: KeyPath, src: Source) -> Any:

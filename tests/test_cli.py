@@ -107,11 +107,80 @@ def test_check_and_run_report_a_rule_syntax_error_the_same_way(tmp_path: Path) -
 
 
 def test_unknown_sink_in_notify_is_reported(tmp_path: Path) -> None:
-    """A rule routing to a sink that is not configured fails check with the rule's position."""
-    rules = "rules:\n  - id: r\n    query: x\n    notify: [nowhere]\n"
-    result = cli("check", "-c", str(config_with(tmp_path, rules)))
+    """A rule routing to a sink that is not configured fails check at that notify entry."""
+    rules = "rules:\n  - id: r\n    query: x\n    notify: [nowhere, desk, elsewhere]\n"
+    sinks = "sinks:\n  desk: {type: webhook, url: 'https://h.example/'}\n"
+    result = cli("check", "-c", str(config_with(tmp_path, rules, sinks)))
     assert result.returncode == 1
-    assert "main.yml:2" in result.stderr and "unknown sink 'nowhere'" in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{tmp_path}/rules/main.yml:4:14: error: rule 'r' notifies unknown sink 'nowhere' "
+        "(sinks: desk)",
+        f"{tmp_path}/rules/main.yml:4:29: error: rule 'r' notifies unknown sink 'elsewhere' "
+        "(sinks: desk)",
+    ]
+
+
+def test_check_reports_every_problem_of_config_and_rules(tmp_path: Path) -> None:
+    """A bad config does not hide its other problems, nor those of the rule files."""
+    rules = "rules:\n  - id: r\n    query: 'a AND (b'\n  - id: s\n    query: x\n    colour: red\n"
+    cfg = config_with(tmp_path, rules, "fetch: {timeout: 5x, bar: 2}\n")
+    cfg.write_text(cfg.read_text().replace("{listen: '127.0.0.1:0'}", "{listen: nope}"))
+    result = cli("check", "-c", str(cfg))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.split(": error: ")[0] for line in lines] == [
+        f"{cfg}:4:16",
+        f"{cfg}:5:18",
+        f"{cfg}:5:22",
+        f"{tmp_path}/rules/main.yml:3:19",
+        f"{tmp_path}/rules/main.yml:6:5",
+    ]
+    assert "http.listen" in lines[0] and "fetch.timeout" in lines[1] and "fetch.bar" in lines[2]
+    assert "unknown key 'colour'" in lines[4]
+
+
+def test_rule_files_are_not_checked_when_the_rules_key_is_bad(tmp_path: Path) -> None:
+    """With an unusable rules: value, check names it and reads no rule file."""
+    cfg = config_with(tmp_path, BAD_RULES, "fetch: {bar: 2}\n")
+    cfg.write_text(cfg.read_text().replace("rules: rules/", "rules: [rules/]"))
+    result = cli("check", "-c", str(cfg))
+    assert result.returncode == 1
+    assert [line.split(": error: ")[0] for line in result.stderr.splitlines()] == [
+        f"{cfg}:2:8",
+        f"{cfg}:5:9",
+    ]
+
+
+def test_missing_rule_folder_points_at_the_config_value(tmp_path: Path) -> None:
+    """rules: naming nothing is an error at that value in the config, naming the path."""
+    cfg = config_with(tmp_path, "rules: []\n")
+    cfg.write_text(cfg.read_text().replace("rules: rules/", "rules: nonexist/"))
+    for command in ("check", "run"):
+        result = cli(command, "-c", str(cfg))
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"{cfg}:2:8: error: rules: no such rule file or folder: {tmp_path / 'nonexist'}\n"
+        )
+
+
+def test_files_that_are_not_utf8_are_located(tmp_path: Path) -> None:
+    """A byte that is not UTF-8, in a rule file or the config, is reported at its line:col."""
+    cfg = config_with(tmp_path, "")
+    (tmp_path / "rules" / "main.yml").write_bytes(b"rules:\n  - id: r\n    query: 'x\xe9'\n")
+    result = cli("check", "-c", str(cfg))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{tmp_path}/rules/main.yml:3:14: error: not UTF-8 (byte 0xe9")
+    cfg.write_bytes(cfg.read_bytes().replace(b"state_dir: state", b"state_dir: \xffstate"))
+    result = cli("check", "-c", str(cfg))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{cfg}:3:12: error: not UTF-8 (byte 0xff")
+
+
+def test_missing_config_file_is_one_line(tmp_path: Path) -> None:
+    """A config file that does not exist has no position: path: error: file not found."""
+    result = cli("check", "-c", str(tmp_path / "none.yml"))
+    assert result.returncode == 1
+    assert result.stderr == f"{tmp_path / 'none.yml'}: error: file not found\n"
 
 
 def test_run_with_unreachable_redis_is_one_line(tmp_path: Path) -> None:
@@ -121,7 +190,8 @@ def test_run_with_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     result = cli("run", "-c", str(cfg))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "redis.url: cannot reach Redis" in lines[0], result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{cfg}:5:14: error: redis.url: cannot reach Redis"), lines[0]
 
 
 def test_bad_config_key_is_one_line(tmp_path: Path) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from monitor.config import DEFAULT_CONFIG, config_path, load_config
-from monitor.errors import ConfigError
+from monitor.config import DEFAULT_CONFIG, check_config, config_path, load_config
+from monitor.errors import ConfigError, ConfigErrors
 
 GOOD = """\
 feeds:
@@ -192,3 +193,135 @@ def test_embedded_defaults_and_example_config_load() -> None:
     for path in (DEFAULT_CONFIG, root / "deploy" / "monitor.example.yml"):
         cfg = load_config(path, env={})
         assert cfg.feeds and cfg.redis is None
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "field", "expected"),
+    [
+        ("fetch:\n  max_bytes: ${V}\n", {"V": "16MiB"}, "fetch.max_bytes", 16 * 2**20),
+        ("fetch:\n  allow_private: ${V}\n", {"V": "true"}, "fetch.allow_private", True),
+        ("fetch:\n  allow_private: ${V}\n", {"V": "off"}, "fetch.allow_private", False),
+        (
+            "fetch:\n  allow_private: ${V}\n",
+            {"V": "127.0.0.1:8080, 10.0.0.0/8"},
+            "fetch.allow_private",
+            ("127.0.0.1:8080", "10.0.0.0/8"),
+        ),
+        ("fetch:\n  max_redirects: ${V}\n", {"V": "0"}, "fetch.max_redirects", 0),
+        ("fetch:\n  concurrency: '${V:-12}'\n", {}, "fetch.concurrency", 12),
+        ("fetch:\n  per_host: ${V}\n", {"V": " 3 "}, "fetch.per_host", 3),
+        ("fetch:\n  timeout: ${V}\n", {"V": "1m30s"}, "fetch.timeout", 90.0),
+        (
+            "feeds:\n  - url: https://a.example/\n    fetch_article: ${V}\n",
+            {"V": "true"},
+            "feeds.0.fetch_article",
+            True,
+        ),
+        (
+            "defaults:\n  fetch_article: ${V}\nfeeds:\n  - url: https://a.example/\n",
+            {"V": "yes"},
+            "feeds.0.fetch_article",
+            True,
+        ),
+        (
+            "feeds:\n  - url: https://a.example/\n    interval: ${V}\n",
+            {"V": "2m"},
+            "feeds.0.interval",
+            120.0,
+        ),
+        (
+            "redis:\n  url: redis://127.0.0.1:1/0\n  stream_maxlen: ${V}\n",
+            {"V": "5000"},
+            "redis.stream_maxlen",
+            5000,
+        ),
+        ("http:\n  listen: ${V}\n", {"V": "false"}, "http.port", None),
+        ("shutdown_grace: ${V}\n", {"V": "30"}, "shutdown_grace", 30.0),
+    ],
+)
+def test_env_variables_expand_in_every_scalar_and_take_the_keys_type(
+    tmp_path: Path, yaml_text: str, env: dict[str, str], field: str, expected: object
+) -> None:
+    """${VAR} works in every scalar, and the text read is converted to the key's type."""
+    value: Any = load_config(write(tmp_path, yaml_text), env=env)
+    for name in field.split("."):
+        value = value[int(name)] if name.isdigit() else getattr(value, name)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_typed_value_from_a_var_file(tmp_path: Path) -> None:
+    """VAR_FILE feeds a typed key too: a boolean read from a file is a boolean."""
+    (tmp_path / "ap").write_text("true\n")
+    cfg = load_config(
+        write(tmp_path, "fetch:\n  allow_private: ${AP}\n"), env={"AP_FILE": str(tmp_path / "ap")}
+    )
+    assert cfg.fetch.allow_private is True
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("fetch:\n  max_bytes: ${V}\n", ":2:14: error: fetch.max_bytes: invalid size '${V}'"),
+        ("fetch:\n  allow_private: ${V}\n", ":2:18: error: fetch.allow_private: expected true"),
+        ("fetch:\n  max_redirects: ${V}\n", ":2:18: error: fetch.max_redirects: expected a whole"),
+        ("fetch:\n  timeout: ${V}\n", ":2:12: error: fetch.timeout: invalid duration '${V}'"),
+        ("http:\n  listen: ${V}\n", ":2:11: error: http.listen: expected host:port, got '${V}'"),
+        (
+            "feeds:\n  - url: https://a.example/\n    fetch_article: ${V}\n",
+            ":3:20: error: feeds[0].fetch_article: expected true or false",
+        ),
+    ],
+)
+def test_bad_value_from_the_environment_names_the_key_never_the_value(
+    tmp_path: Path, yaml_text: str, expected: str
+) -> None:
+    """A value read from the environment that does not fit its key is one line naming the
+    key and the variable to check, without what the variable holds (it may be a secret)."""
+    path = write(tmp_path, yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={"V": "hunter2-secret"})
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(path))
+    assert expected in message and message.endswith("; check V in the environment")
+    assert "hunter2" not in message
+
+
+def test_every_config_problem_is_reported_at_once(tmp_path: Path) -> None:
+    """One pass finds each key's problem independently, in file order, each one line."""
+    text = (
+        "feeds:\n"
+        "  - url: ftp://a.example/\n"
+        "  - {url: https://b.example/, interval: 5x, colour: red}\n"
+        "fetch: {timeout: 5x, bar: 2}\n"
+        "http: {listen: nope}\n"
+        "sinks:\n"
+        "  a: {type: email, url: 'https://h.example/'}\n"
+        "  b: {type: webhook, url: 'https://h.example/', timeout: soon}\n"
+    )
+    path = write(tmp_path, text)
+    checked = check_config(path, env={})
+    assert [str(e).removeprefix(str(path)) for e in checked.errors] == [
+        ":2:10: error: feeds[0].url: expected an http:// or https:// URL",
+        ":3:41: error: feeds[1].interval: invalid duration '5x' (use e.g. 30s, 5m, 1h, 1h30m)",
+        ":3:45: error: feeds[1].colour: unknown key (expected one of: fetch_article, interval, "
+        "max_interval, name, url)",
+        ":4:18: error: fetch.timeout: invalid duration '5x' (use e.g. 30s, 5m, 1h, 1h30m)",
+        ":4:22: error: fetch.bar: unknown key (expected one of: allow_private, concurrency, "
+        "connect_timeout, max_bytes, max_redirects, per_host, timeout, user_agent)",
+        ":5:16: error: http.listen: expected host:port, got 'nope'",
+        ":7:13: error: sinks.a.type: unknown sink type 'email' (webhook or slack)",
+        ":8:58: error: sinks.b.timeout: invalid duration 'soon' (use e.g. 30s, 5m, 1h, 1h30m)",
+    ]
+    assert checked.failed == {"feeds", "fetch", "http", "sinks"}
+    with pytest.raises(ConfigErrors) as info:
+        load_config(path, env={})
+    assert [str(e) for e in info.value.errors] == [str(e) for e in checked.errors]
+
+
+def test_config_that_is_not_utf8_is_located(tmp_path: Path) -> None:
+    """A config byte that is not UTF-8 is an error at its line and column."""
+    path = tmp_path / "monitor.yml"
+    path.write_bytes("feeds: []\nstate_dir: 'é".encode() + b"\xff'\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value).startswith(f"{path}:2:14: error: not UTF-8 (byte 0xff")

@@ -529,6 +529,26 @@ def test_rule_fields() -> None:
     assert rs.get("nope") is None
 
 
+def test_notify_entries_keep_their_positions() -> None:
+    """Each notify entry's line:col is kept for errors about the sink it names."""
+    rs = RuleSet.from_source(
+        "rules:\n  - id: a\n    query: x\n    notify: [desk, 'partner']\n"
+        "  - id: b\n    query: y\n    notify: desk\n  - id: c\n    query: z\n"
+    )
+    assert [r.notify_at for r in rs.rules] == [((4, 14), (4, 20)), ((7, 13),), ()]
+
+
+def test_rule_file_that_is_not_utf8_is_located(tmp_path: Path) -> None:
+    """A byte that is not UTF-8 is an error at its line and column, counted in characters."""
+    (tmp_path / "a.yml").write_bytes("rules:\n  - id: é".encode() + b"\xc3(\n")
+    with pytest.raises(ConfigErrors) as info:
+        RuleSet.from_files([tmp_path])
+    assert [str(e) for e in info.value.errors] == [
+        f"{tmp_path / 'a.yml'}:2:10: error: not UTF-8 (byte 0xc3: invalid continuation byte); "
+        "save the file as UTF-8"
+    ]
+
+
 def test_from_files_folder(tmp_path: Path) -> None:
     """A folder loads every *.yml and *.yaml in name order; other files are ignored."""
     (tmp_path / "b.yaml").write_text("rules: [{id: b, query: beta}]\n")
