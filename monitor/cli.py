@@ -26,7 +26,7 @@ from monitor import deliveries, logs
 from monitor.article import Article
 from monitor.clean import extract
 from monitor.config import Config, FetchConfig, check_config, config_path, load_config
-from monitor.daemon import Daemon, resources
+from monitor.daemon import Daemon, resources, route_errors
 from monitor.errors import ConfigError, ConfigErrors, FetchError, MonitorError
 from monitor.fetch import Fetcher, make_session
 from monitor.hit import iso
@@ -135,20 +135,6 @@ def _rules(config: Config, errors: list[ConfigError], resident: bool) -> RuleSet
     except ConfigError as exc:
         errors.append(exc)
     return None
-
-
-def route_errors(rules: RuleSet, config: Config) -> list[ConfigError]:
-    """A problem for each ``notify`` entry naming a sink the config does not define,
-    located at that entry."""
-    known = ", ".join(sorted(config.sinks)) or "none configured"
-    out = []
-    for rule in rules.rules:
-        for j, sink in enumerate(rule.notify):
-            if sink not in config.sinks:
-                line, col = rule.notify_at[j] if j < len(rule.notify_at) else (rule.line, 0)
-                msg = f"rule {rule.id!r} notifies unknown sink {sink!r} (sinks: {known})"
-                out.append(ConfigError(msg, rule.path, line or None, col or None))
-    return out
 
 
 def located(config: Config, exc: ConfigError) -> ConfigError:

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 from monitor import health
 from monitor.config import DEFAULT_CONFIG, Config, FeedConfig, SinkConfig
 from monitor.deliver import SCHEDULE, Deliverer, fingerprint
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, ConfigErrors, MonitorError
 from monitor.fetch import Fetcher, make_session
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -349,16 +349,27 @@ class Daemon:
 
 
 def check_routes(rules: RuleSet, config: Config) -> None:
-    """Every ``notify`` of every rule names a configured sink."""
+    """Every ``notify`` of every rule names a configured sink; raises every one that does
+    not (:func:`route_errors`)."""
+    errors = route_errors(rules, config)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
+
+
+def route_errors(rules: RuleSet, config: Config) -> list[ConfigError]:
+    """A problem for each ``notify`` entry naming a sink the config does not define,
+    located at that entry."""
+    known = ", ".join(sorted(config.sinks)) or "none configured"
+    out = []
     for rule in rules.rules:
-        for sink in rule.notify:
+        for j, sink in enumerate(rule.notify):
             if sink not in config.sinks:
-                known = ", ".join(sorted(config.sinks)) or "none configured"
-                raise ConfigError(
-                    f"rule {rule.id!r} notifies unknown sink {sink!r} (sinks: {known})",
-                    rule.path,
-                    rule.line,
-                )
+                line, col = rule.notify_at[j] if j < len(rule.notify_at) else (rule.line, 0)
+                msg = f"rule {rule.id!r} notifies unknown sink {sink!r} (sinks: {known})"
+                out.append(ConfigError(msg, rule.path, line or None, col or None))
+    return out
 
 
 def in_daemon_thread(fn: Callable[[], T]) -> Awaitable[T]:
