@@ -107,6 +107,16 @@ _CONTROL_REF = re.compile(
     r"|[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF])(?![0-9a-fA-F]));?"
 )
 _MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>|<!--")
+# libxml2's HTML parser checks each attribute of a tag against all the tag's others: one tag
+# with 50,000 attributes (600 KB) held it for 40 s. A start tag with more than MAX_ATTRIBUTES
+# loses them all before parsing (real tags hold a few dozen). _CROWDED finds such a tag by
+# its first MAX_ATTRIBUTES + 1 attributes (quoted values may hold "<" and ">"); _TAG_REST is
+# the rest of the tag from there. Possessive, so neither backtracks.
+MAX_ATTRIBUTES = 256
+_ATTRIBUTE = r"""\s++[^\s"'<>/=]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s"'<>]++))?+"""
+_CROWDED = re.compile(rf"<([A-Za-z][^\s/<>]*+)(?:{_ATTRIBUTE}){{{MAX_ATTRIBUTES + 1}}}")
+_TAG_REST = re.compile(r"""(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
+_LONG_TAG_CHARS = 2 * MAX_ATTRIBUTES  # an attribute takes two characters at least (" a")
 _INVISIBLE_BLOCKS = re.compile(r"<(script|style|template)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 # True when an element lies deeper than libxml2 reads without huge_tree (256 levels). The path
 # steps one level at a time over all elements, so this costs one pass over the tree.
@@ -151,6 +161,10 @@ def html_text(html: str) -> str:
         data = html.encode("utf-8", "surrogatepass")
     if not looks_like_html(html):  # plain text, perhaps with entities: no parse needed
         return _line_breaks(unescape(html))
+    if len(html) > _LONG_TAG_CHARS:
+        thinned = thin_tags(html)
+        if thinned is not html:
+            html, data = thinned, thinned.encode("utf-8", "surrogatepass")
     try:
         root = etree.fromstring(data, _FRAGMENT_PARSER)
         text = "" if root is None else _tree_text(root)
@@ -160,6 +174,29 @@ def html_text(html: str) -> str:
         # libxml2 gives up on absurd nesting (> ~2000 levels) and returns nothing at all.
         text = _strip_tags(html)
     return _line_breaks(text)
+
+
+def thin_tags(html: str) -> str:
+    """``html`` with every start tag holding more than :data:`MAX_ATTRIBUTES` attributes
+    made a bare tag (``<p a0 a1 … a49999>`` becomes ``<p>``); ``html`` itself, the same
+    object, when there is none. A bound on the parser's time, which grows with the square
+    of a tag's attributes."""
+    found = _CROWDED.search(html)
+    if found is None:
+        return html
+    parts: list[str] = []
+    pos = 0
+    while found is not None:
+        parts += (html[pos : found.start()], f"<{found.group(1)}>")
+        rest = _TAG_REST.match(html, found.end())
+        if rest is not None:
+            pos = rest.end()
+        else:  # a quote left open: the tag ends at the next ">", if any
+            end = html.find(">", found.end())
+            pos = len(html) if end < 0 else end + 1
+        found = _CROWDED.search(html, pos)
+    parts.append(html[pos:])
+    return "".join(parts)
 
 
 def _line_breaks(text: str) -> str:
@@ -248,6 +285,7 @@ def extract(
 
 def _extract(html: str | bytes, url: str | None, content_type: str | None) -> Article:
     text_html = decode_html(html, content_type) if isinstance(html, bytes) else html
+    text_html = thin_tags(text_html)
     # Control characters are invalid in XML: lxml would take them into the tree and then
     # refuse them wherever trafilatura sets text; referenced ones would reach the title.
     text_html = _CONTROL_REF.sub(" ", text_html)

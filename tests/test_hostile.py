@@ -290,3 +290,17 @@ async def test_pathological_regex_rule_is_linear(tmp_path: Path) -> None:
     rule = f"  - id: pathological\n    name: Backtracking bait\n    query: '{PATHOLOGICAL}'\n"
     line = await run_case(tmp_path, Case(fixed(_rss("a" * 100, "a" * 100_000)), None), rule)
     assert line["new"] == 1 and line["hits"] == 0
+
+
+def crowded_tag() -> bytes:
+    """An entry whose HTML is one start tag of 80,000 attributes (~550 KB): libxml2 compares
+    each with all the others (a minute and more of CPU on the feed lane, unbounded)."""
+    attrs = " ".join(f"a{i}" for i in range(80_000))
+    return _rss("Crowded", f"&lt;p {attrs}&gt;Korea talks&lt;/p&gt;")
+
+
+async def test_a_tag_of_80000_attributes_is_cleaned_within_bounds(tmp_path: Path) -> None:
+    """The crowded tag is made bare before parsing: the entry is cleaned as any other and
+    the poll ends within its deadline."""
+    line = await run_case(tmp_path, Case(fixed(crowded_tag()), None))
+    assert line["new"] == 1
