@@ -207,15 +207,24 @@ async def _run(config: Config, rules: RuleSet) -> None:
 
 
 def read_input(name: str, config: Config | None = None) -> tuple[bytes, str | None]:
-    """The bytes of one INPUT (file, URL or ``-``) and its URL when it has one."""
-    if name == "-":
-        return sys.stdin.buffer.read(), None
+    """The bytes of one INPUT (file, URL or ``-``) and its URL when it has one. A file or
+    stdin is read up to ``fetch.max_bytes``, as a fetched page is (``/dev/zero`` ends)."""
+    if not name:
+        raise MonitorError("empty INPUT: give a file, a URL or - for stdin")
     if name.startswith(("http://", "https://")):
         return asyncio.run(_fetch(name, config)), name
+    limit = (config.fetch if config else FetchConfig()).max_bytes
     try:
-        return Path(name).read_bytes(), None
+        if name == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with Path(name).open("rb") as f:
+                data = f.read(limit + 1)
     except OSError as exc:
-        raise MonitorError(f"cannot read {name}: {exc.strerror}") from None
+        raise MonitorError(f"cannot read {name}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise MonitorError(f"{name} is larger than fetch.max_bytes ({limit} bytes)")
+    return data, None
 
 
 async def _fetch(url: str, config: Config | None) -> bytes:

@@ -15,6 +15,7 @@ Every failure is a :class:`FetchError`; its message is one line fit for the poll
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -138,7 +139,7 @@ class Fetcher:
                 raise FetchError(f"refused {_short(url)}: {exc.os_error}", lasting=True) from None
             raise FetchError(f"cannot connect: {exc.os_error.strerror or exc}") from exc
         except aiohttp.ClientError as exc:
-            raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+            raise FetchError(client_error(exc)) from exc
         except OSError as exc:  # a refusal that reached us unwrapped
             if is_blocked(exc):
                 raise FetchError(f"refused {_short(url)}: {exc}", lasting=True) from None
@@ -162,6 +163,26 @@ class Fetcher:
                 raise FetchError(f"decoded body exceeds max_bytes {limit}", lasting=True)
             parts.append(chunk)
         return b"".join(parts)
+
+
+_AIOHTTP_CODE = re.compile(r"^\s*\d{3}, message[:=]\s*")
+
+
+def client_error(exc: aiohttp.ClientError) -> str:
+    """One line saying what went wrong with an answer aiohttp could not take.
+
+    Its HTTP parser reports a malformed answer (status line, headers, chunking, content
+    encoding) as error 400, which is aiohttp's code, not the server's: such errors are
+    called a bad response. The server's text quoted in them is cut short.
+    """
+    if isinstance(exc, aiohttp.ClientResponseError):
+        text = f"bad response: {exc.message}"
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        text = f"bad response body: {_AIOHTTP_CODE.sub('', str(exc))}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:300] + "…"
 
 
 def _with_redirect(resp: Response) -> Response:

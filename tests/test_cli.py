@@ -368,3 +368,20 @@ async def test_second_signal_stops_at_once_without_traceback(tmp_path: Path) -> 
     err = (await proc.stderr.read()).decode()
     assert code == 130
     assert "Traceback" not in err and "stopped without draining" in err
+
+
+def test_local_inputs_are_read_up_to_max_bytes(tmp_path: Path) -> None:
+    """A file or stdin is read no further than fetch.max_bytes, as a page is fetched:
+    /dev/zero ends with one error line; an empty INPUT name says what to give."""
+    result = cli("extract", "--json", "/dev/zero", "")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    zero, empty = (json.loads(line) for line in result.stdout.splitlines())
+    assert "/dev/zero is larger than fetch.max_bytes (16777216 bytes)" in zero["error"]
+    assert "empty INPUT" in empty["error"]
+    cfg = config_with(tmp_path, "rules: []\n", "fetch: {max_bytes: 1KiB}\n")
+    page = tmp_path / "page.html"
+    page.write_bytes(b"<p>Korea</p>" * 100)
+    for args, stdin in (([str(page)], None), (["-"], page.read_bytes())):
+        result = cli("match", "-c", str(cfg), "--json", *args, stdin=stdin)
+        assert result.returncode == 1, result.stderr
+        assert "larger than fetch.max_bytes (1024 bytes)" in json.loads(result.stdout)["error"]

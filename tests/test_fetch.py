@@ -308,3 +308,37 @@ async def test_dns_rebinding_is_checked_at_connect(
 
 def policy_entries(port: int) -> tuple[str, ...]:
     return (f"127.0.0.1:{port}",)
+
+
+MALFORMED = {
+    "status line": b"HTTP/1.1 abc\r\nContent-Length: 0\r\n\r\n",
+    "content length": b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+    "chunking": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    "gzip": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!",
+}
+
+
+@pytest.mark.parametrize("answer", MALFORMED.values(), ids=MALFORMED.keys())
+async def test_a_malformed_answer_is_one_line_called_a_bad_response(answer: bytes) -> None:
+    """What aiohttp's parser refuses comes out as one line saying "bad response", not as
+    its multi-line text with its own code 400 (which a reader takes for the server's)."""
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(reply, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        f = fetcher_for(port)
+        async with f.session:
+            with pytest.raises(FetchError) as info:
+                await f.get(f"http://127.0.0.1:{port}/feed")
+    finally:
+        server.close()
+        await server.wait_closed()
+    message = str(info.value)
+    assert message.startswith("bad response") and "\n" not in message, message
+    assert "400" not in message and info.value.status is None
