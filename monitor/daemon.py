@@ -57,6 +57,8 @@ CLAIMED_RETRY = 5.0  # a feed another replica is polling: look again after this 
 # others come again at the next poll.
 POLL_DEADLINE = 300.0
 RULES_POLL = 2.0
+REDIS_CONNECTIONS = 64  # Redis answers in well under a millisecond: callers queue briefly
+REDIS_POOL_WAIT = 30.0  # longer means a connection is never handed back: fail, log, retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,14 @@ async def open_store(config: Config, *, owner: bool = True) -> Store:
     it must not clear the leases of the SQLite file's running owner.
     """
     if config.redis is not None:
-        client = aioredis.from_url(config.redis.url)
+        # Calls wait for a free connection rather than fail: polls, deliveries and the rest
+        # run far more store calls at once than a fixed pool holds (redis-py's default pool
+        # raises "Too many connections" past 100, and a delivery sent but not acked then
+        # goes out again).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            config.redis.url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT
+        )
+        client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
         store: Store = RedisStore(
             client,
             config.redis.prefix,

@@ -14,6 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from monitor.config import load_config
+from monitor.daemon import REDIS_CONNECTIONS, open_store
 from monitor.errors import MonitorError
 from monitor.hit import Hit, hit_id
 from monitor.store.base import FeedState, Pending
@@ -831,3 +833,25 @@ async def test_throttle_window_opened_by_one_of_many_at_once(backend: Backend) -
     assert sum(r is None for r in results) == 1
     opened = 2_000.0 + results.index(None)
     assert all(r == opened for r in results if r is not None)
+
+
+async def test_the_daemons_redis_store_queues_calls_beyond_its_pool(
+    redis_server: Any, tmp_path: Path
+) -> None:
+    """Far more store calls at once than the pool holds (a burst of polls beside the
+    deliveries) all succeed, on at most REDIS_CONNECTIONS connections: they wait for a free
+    one, where redis-py's default pool raised "Too many connections" past 100."""
+    cfg = tmp_path / "monitor.yml"
+    cfg.write_text(f"feeds: []\nredis: {{url: '{redis_server.url}', prefix: nm-pool}}\n")
+    (tmp_path / "rules").mkdir()
+    store = await open_store(load_config(cfg))
+    assert isinstance(store, RedisStore)
+    try:
+        keys = [[f"k{i}-{j}" for j in range(20)] for i in range(300)]
+        results = await asyncio.gather(*(store.unseen(k) for k in keys))
+        pool = store.client.connection_pool
+        opened = len(pool._in_use_connections) + len(pool._available_connections)  # type: ignore[attr-defined]
+    finally:
+        await store.close()
+    assert results == [set(k) for k in keys]
+    assert opened <= REDIS_CONNECTIONS
