@@ -15,7 +15,9 @@ Promises:
   per-attempt timeout) never holds up that sink's other hits.
 - A rule with a ``throttle`` window sends its first hit at once and folds the rest of the
   window into one digest per sink (:mod:`monitor.digest`); folded hits stay stored as pending
-  deliveries due at the window's end, so a crash mid-window loses none of them.
+  deliveries due at the window's end, so a crash mid-window loses none of them. A digest
+  holds one due batch (``concurrency`` × 4 hits at most); what a busy window folded beyond
+  that goes out in further digests at once, never waiting for the next window.
 """
 
 from __future__ import annotations
@@ -226,20 +228,28 @@ class Deliverer:
         until = now + window
         open_until = await self.store.open_window(key, until, now)
         if open_until is not None:
-            await self._fold(unit, open_until)
+            # Hits folded into an earlier window and left over when its digest went out
+            # (a digest holds one due batch) go out now, in further digests: folded again,
+            # a busy rule's backlog would grow by all but one batch every window.
+            unit, backlog = _split_backlog(unit, open_until - window)
+            if unit:
+                await self._fold(unit, open_until)
+            if backlog:
+                await self.send(backlog, self._message(rule, backlog))
             return
         sent = False
         try:
-            hit = (
-                hit_from_pending(unit[0])
-                if len(unit) == 1
-                else digest_hit(self.sink.name, rule, unit)
-            )
-            sent = await self.send(unit, hit)
+            sent = await self.send(unit, self._message(rule, unit))
         finally:
             if not sent:  # refused, cancelled at shutdown, or the store failed mid-way
                 with contextlib.suppress(Exception):  # store down: the window runs its course
                     await self.store.close_window(key, until)
+
+    def _message(self, rule: str, unit: list[Pending]) -> Hit:
+        """What a throttled rule's unit is sent as: its one hit, or the digest of them."""
+        if len(unit) == 1:
+            return hit_from_pending(unit[0])
+        return digest_hit(self.sink.name, rule, unit)
 
     async def attempt(self, p: Pending) -> None:
         """One attempt of one delivery, with its outcome written to the store."""
@@ -316,6 +326,15 @@ class Deliverer:
         with contextlib.suppress(Exception):
             count = await self.store.pending_count(self.sink.name)
             self.metrics.pending.labels(self.sink.name).set(count)
+
+
+def _split_backlog(unit: list[Pending], window_start: float) -> tuple[list[Pending], list[Pending]]:
+    """``unit``'s hits to fold into the window that opened at ``window_start``, and those
+    folded into an earlier one (due before this one opened) and left over from its digest.
+    A hit never folded is folded now, even one recorded before the window opened: another
+    replica's first send may have opened it a moment ago."""
+    backlog = [p for p in unit if p.last_error == FOLDED and p.next_at < window_start]
+    return [p for p in unit if p not in backlog], backlog
 
 
 def _age(hit: Hit) -> float:

@@ -305,6 +305,35 @@ async def test_throttle_sends_first_then_one_digest(
     assert len(receiver.requests) == 2
 
 
+async def test_a_busy_windows_backlog_goes_out_at_its_end(
+    store: SQLiteStore, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    """A window that folded more hits than one due batch (concurrency x 4) sends them all
+    at its end, in as many digests as batches, rather than one batch per window (a busy
+    rule's backlog grew without bound); a hit new in the next window is folded."""
+    sink = WebhookSink(SINK, receiver.url(), session=session)
+    d = deliverer(store, sink, throttle=lambda rule: 600.0, concurrency=2)  # batches of 8
+    await store.record([], [make_hit("s_first")])
+    await d.pass_once()
+    await store.record([], [make_hit(f"s_{i}") for i in range(20)])
+    while any(p.last_error != FOLDED for p in await store.pending(SINK)):
+        await d.pass_once()
+    folded = await store.pending(SINK)
+    assert len(folded) == 20 and len(receiver.requests) == 1
+    await store.put_state(f"throttle:{SINK}:korea-opcon", "0")  # the window has ended
+    for p in folded:
+        await make_due(store, p.hit_id)
+    for _ in range(3):
+        await d.pass_once()
+    assert await store.pending(SINK) == []
+    counts = [json.loads(body)["count"] for _, body in receiver.requests[1:]]
+    assert counts == [8, 8, 4]
+    await store.record([], [make_hit("s_next")])
+    await d.pass_once()
+    [late] = await store.pending(SINK)
+    assert late.last_error == FOLDED and len(receiver.requests) == 4
+
+
 async def test_throttle_window_is_one_across_replicas(
     store: SQLiteStore, receiver: Receiver, session: aiohttp.ClientSession
 ) -> None:
