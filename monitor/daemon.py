@@ -57,6 +57,7 @@ CLAIMED_RETRY = 5.0  # a feed another replica is polling: look again after this 
 # others come again at the next poll.
 POLL_DEADLINE = 300.0
 RULES_POLL = 2.0
+STORE_CHECK = 10.0
 REDIS_CONNECTIONS = 64  # Redis answers in well under a millisecond: callers queue briefly
 REDIS_POOL_WAIT = 30.0  # longer means a connection is never handed back: fail, log, retry
 
@@ -245,6 +246,13 @@ class Daemon:
                 self.rules_signature = current
                 await self.reload_in_thread()
 
+    async def watch_store(self) -> None:
+        """Ping the store every STORE_CHECK seconds, so the ``store_up`` metric is current
+        for a scraper that never asks /readyz."""
+        while True:
+            await self.ready()
+            await asyncio.sleep(STORE_CHECK)
+
     async def ready(self) -> dict[str, str]:
         """Problems that make the daemon not ready, by component."""
         problems: dict[str, str] = {}
@@ -290,10 +298,11 @@ class Daemon:
                 )
                 feed_tasks = [tg.create_task(feeds.run())]
                 sink_tasks = [tg.create_task(d.run(sinks_stop)) for d in self.deliverers.values()]
-                watcher = tg.create_task(self.watch_rules())
+                watchers = [tg.create_task(self.watch_rules()), tg.create_task(self.watch_store())]
                 await self.stop.wait()
                 self.log.info("stopping", grace=self.config.shutdown_grace)
-                watcher.cancel()
+                for watcher in watchers:
+                    watcher.cancel()
                 await self._drain(feed_tasks, sink_tasks, sinks_stop)
         finally:
             if runner is not None:

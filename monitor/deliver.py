@@ -42,6 +42,7 @@ from monitor.store.base import Pending, Store
 
 SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 IDLE_WAIT = 1.0
+GAUGE_EVERY = 5.0  # an idle loop sets the pending gauge this often (acks lower it)
 CONCURRENCY = 8
 FOLDED = "folded into the next digest (rule throttle)"
 
@@ -112,6 +113,7 @@ class Deliverer:
         self.disabled: str | None = None
         self.inflight: set[str] = set()
         self._slots = asyncio.Semaphore(concurrency)
+        self._gauged = float("-inf")  # when the pending gauge was last set
         self.log = get_logger(sink=sink.name)
 
     @property
@@ -174,7 +176,7 @@ class Deliverer:
         for unit in self.units(due):
             self.inflight.update(p.hit_id for p in unit)
             tg.create_task(self._guarded(unit))
-        if due:
+        if due or time.monotonic() >= self._gauged + GAUGE_EVERY:  # idle: acks since, too
             await self._gauge()
         return len(due)
 
@@ -323,6 +325,7 @@ class Deliverer:
             await self.store.retry(self.sink.name, p.hit_id, p.attempts, at, why)
 
     async def _gauge(self) -> None:
+        self._gauged = time.monotonic()
         with contextlib.suppress(Exception):
             count = await self.store.pending_count(self.sink.name)
             self.metrics.pending.labels(self.sink.name).set(count)

@@ -37,3 +37,32 @@ async def test_a_sink_gone_is_shown_but_leaves_the_daemon_ready(tmp_path: Path) 
     assert (status, doc["ready"], doc["problems"]) == (200, True, {})
     assert doc["sinks_disabled"] == ["partner"]
     assert doc["feeds_disabled"] == []
+
+
+async def metrics(port: int | None) -> str:
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+        return await r.text()
+
+
+async def test_metrics_are_current_without_anyone_asking_readyz(tmp_path: Path) -> None:
+    """A scraper of /metrics alone sees the store up (it was set only by /readyz), and the
+    pending gauge back at 0 once the hit is delivered (it was set only when hits came due,
+    before they were sent)."""
+    site, receiver = Site(SEED_ARTICLE.read_bytes()), Receiver()
+    async with serve(site.app()) as srv, serve(receiver.app()) as hook:
+        site.server, receiver.server = srv, hook
+        cfg = write_config(tmp_path, site, webhook=receiver.url)
+        async with running(cfg) as daemon:
+
+            async def store_up_and_nothing_pending() -> bool:
+                """/metrics says the store is up and no delivery is pending after one went"""
+                if daemon.http_port is None:  # not listening yet
+                    return False
+                text = await metrics(daemon.http_port)
+                return (
+                    bool(receiver.requests)
+                    and "news_monitor_store_up 1.0" in text
+                    and 'news_monitor_pending_deliveries{sink="partner"} 0.0' in text
+                )
+
+            await eventually(store_up_and_nothing_pending)
