@@ -317,13 +317,27 @@ class Daemon:
     ) -> None:
         try:
             async with asyncio.timeout(self.config.shutdown_grace):
-                await asyncio.gather(*feeds)
+                await self._cut_polls(feeds, self.config.shutdown_grace / 2)
                 sinks_stop.set()
                 await asyncio.gather(*sinks)
         except TimeoutError:
             self.log.warning("grace period over; pending deliveries stay stored for next start")
             for task in (*feeds, *sinks):
                 task.cancel()
+
+    async def _cut_polls(self, feeds: list[asyncio.Task[None]], within: float) -> None:
+        """Let the polls in flight finish for ``within`` seconds, then cut them: a feed
+        hanging until its fetch timeout (20 s by default) must not take the whole grace
+        period from the deliveries, nor keep a container past its stop timeout. A cut
+        poll loses nothing: it keeps the feed's old validators, so what it did not record
+        comes again at the next start."""
+        _, running = await asyncio.wait(feeds, timeout=within)
+        if not running:
+            return
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        self.log.warning("polls cut short at shutdown; their feeds are polled again at start")
 
     async def _start_http(self) -> web.AppRunner | None:
         http = self.config.http
