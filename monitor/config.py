@@ -8,7 +8,9 @@ every scalar value; the text read is then taken as the key's type (``true`` for 
 ``5`` for a count, ``16MiB`` for a size; for ``fetch.allow_private`` also entries separated by
 commas), and a message about it shows the ``${VAR}`` text, never what the environment holds.
 Relative paths are relative to the config file's folder. The result is a frozen value passed
-to whoever needs it — there is no global config.
+to whoever needs it — there is no global config. Values are checked as ``run`` will use
+them, so ``check`` accepts nothing ``run`` fails on: URLs, hosts and ports as a connection
+reads them, durations and counts within bounds, paths the system can look up.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
+
+from redis.asyncio.connection import parse_url as parse_redis_url
 
 from monitor import yamlsrc
 from monitor.errors import ConfigError, ConfigErrors
@@ -36,8 +40,14 @@ MAX_POLL_INTERVAL = 7 * 86_400.0
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # The words YAML reads as booleans, for text that came from the environment.
 _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-_INT = re.compile(r"[+-]?[0-9]+")
+_INT = re.compile(r"[+-]?[0-9]{1,100}")
 _NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+# The largest count taken (stream length, concurrency…): far past any sane setting, and
+# well inside what Redis (a signed 64-bit MAXLEN) and every other consumer accept.
+MAX_COUNT = 1_000_000_000
+_PORT = re.compile(r"[0-9]{1,5}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -281,8 +291,8 @@ class _Builder:
         return Config(
             path=Path(self.src.path),
             feeds=self.checked((), self.feeds, data.get("feeds", []), poll),
-            rules=(self.path(self.get(data, ("rules",), self.string, "rules")),),
-            state_dir=self.path(self.get(data, ("state_dir",), self.string, "state")),
+            rules=(self.get(data, ("rules",), self.location, self.base / "rules"),),
+            state_dir=self.get(data, ("state_dir",), self.location, self.base / "state"),
             redis=self.optional(data, "redis", self.redis),
             sinks=self.checked({}, self.sinks, data.get("sinks") or {}),
             fetch=self.checked(FetchConfig(), self.fetch, data.get("fetch") or {}),
@@ -336,7 +346,7 @@ class _Builder:
             return self.opml(kp, section, self.poll_of(kp, section, inherited))
         section = self.mapping(kp, item, self.FEED_KEYS, required={"url"})
         poll = self.poll_of(kp, section, inherited)
-        name = self.get(section, (*kp, "name"), self.string, "") if section.get("name") else ""
+        name = self.get(section, (*kp, "name"), self.name, "") if section.get("name") else ""
         url = self.url((*kp, "url"), section["url"])
         return [
             FeedConfig(
@@ -345,15 +355,37 @@ class _Builder:
         ]
 
     def opml(self, kp: KeyPath, section: dict[str, Any], poll: _Poll) -> list[FeedConfig]:
-        path = self.path(self.string((*kp, "opml"), section["opml"]))
+        """The feeds of the OPML file ``section`` names. A file that cannot be read is an
+        error at the ``opml`` key; a problem inside the file, at its own path and line."""
+        okp = (*kp, "opml")
+        path = self.location(okp, section["opml"])
         try:
-            entries = read_opml(path)
+            outlines = read_opml(path)
         except ConfigError as exc:
-            raise self.err((*kp, "opml"), exc.message) from None
-        return [
-            FeedConfig(u, n or _host(u), poll.interval, poll.fetch_article, poll.max_interval)
-            for u, n in entries
-        ]
+            if exc.path is None:
+                raise self.err(okp, exc.message) from None
+            raise self.opml_error(okp, exc.message, exc.path, exc.line, exc.col) from None
+        feeds = []
+        for url, title, line in outlines:
+            problem = _url_problem(url)
+            if problem is not None:
+                self.errors.append(
+                    self.opml_error(okp, f"outline xmlUrl: {problem}", str(path), line)
+                )
+                continue
+            feeds.append(
+                FeedConfig(
+                    url, title or _host(url), poll.interval, poll.fetch_article, poll.max_interval
+                )
+            )
+        return feeds
+
+    def opml_error(
+        self, kp: KeyPath, msg: str, path: str, line: int | None, col: int | None = None
+    ) -> ConfigError:
+        """``msg`` about the OPML file that ``kp`` imports, at its place in that file."""
+        self.failed.add(str(kp[0]))
+        return ConfigError(f"{key_label(kp)}: {msg}", path, line, col)
 
     def websub(self, value: Any) -> WebSubConfig:
         kp: KeyPath = ("websub",)
@@ -369,9 +401,12 @@ class _Builder:
         return RedisConfig(self.redis_url((*kp, "url"), section["url"]), prefix, maxlen)
 
     def redis_url(self, kp: KeyPath, value: Any) -> str:
+        """``redis://[user:password@]host:port/db``, ``rediss://…`` or ``unix:///path``,
+        checked as far as the Redis client will read it, so ``run`` cannot fail on it."""
         url = self.string(kp, value)
-        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-            raise self.err(kp, "expected redis://host:port/db, rediss:// or unix://")
+        problem = _redis_url_problem(url)
+        if problem is not None:
+            raise self.err(kp, problem)  # names the key, not the URL: it may hold a password
         return url
 
     def sinks(self, value: Any) -> dict[str, SinkConfig]:
@@ -379,6 +414,10 @@ class _Builder:
             raise self.err(("sinks",), "expected a mapping of sink names to sinks")
         out: dict[str, SinkConfig] = {}
         for name, item in value.items():
+            if not name.strip() or _CONTROL.search(name):
+                msg = "a sink name must be a non-empty name without control characters"
+                self.errors.append(self.err(("sinks", name), msg, at_key=True))
+                continue
             sink = self.checked(None, self.sink, ("sinks", name), item)
             if sink is not None:
                 out[name] = sink
@@ -436,7 +475,7 @@ class _Builder:
             max_redirects=get("max_redirects", self.count, d.max_redirects),
             concurrency=get("concurrency", self.integer, d.concurrency),
             per_host=get("per_host", self.integer, d.per_host),
-            user_agent=get("user_agent", self.string, d.user_agent),
+            user_agent=get("user_agent", self.header, d.user_agent),
         )
 
     def allow_private(self, kp: KeyPath, value: Any) -> bool | tuple[str, ...]:
@@ -480,9 +519,12 @@ class _Builder:
         if text is not None and _BOOLS.get(text.strip().lower()) is False:
             return HttpConfig(port=None)
         text = self.string(kp, value) if text is None else text
-        host, sep, port = text.rpartition(":")
-        if not sep or not port.isdigit() or int(port) > 65535:
+        host, port = _split_host_port(text)
+        if port is None or _port_problem(port, lowest=0) is not None:
             raise self.err(kp, f"expected host:port, got {text!r}")
+        problem = _host_problem(host) if host else None
+        if problem is not None:
+            raise self.err(kp, f"expected host:port, got {text!r}: the host is {problem}")
         return HttpConfig(host=host.strip("[]") or "0.0.0.0", port=int(port))
 
     # -- scalars --------------------------------------------------------------------------
@@ -524,6 +566,20 @@ class _Builder:
         text = self.env_text(kp, value)
         return str(value) if text is None else text
 
+    def name(self, kp: KeyPath, value: Any) -> str:
+        """A name shown in logs and metrics: text without control characters."""
+        text = self.string(kp, value)
+        if _CONTROL.search(text):
+            raise self.err(kp, "a name must not contain control characters (line breaks, tabs)")
+        return text
+
+    def header(self, kp: KeyPath, value: Any) -> str:
+        """Text sent as an HTTP header value: control characters (CR, LF) would split it."""
+        text = self.string(kp, value)
+        if _CONTROL.search(text):
+            raise self.err(kp, "must not contain control characters (line breaks, tabs)")
+        return text
+
     def expand(self, kp: KeyPath, text: str) -> str:
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
@@ -536,6 +592,9 @@ class _Builder:
                 except OSError as exc:
                     msg = f"cannot read {name}_FILE ({file_var}): {exc.strerror}"
                     raise self.err(kp, msg) from None
+                except UnicodeDecodeError:
+                    msg = f"{name}_FILE ({file_var}) is not UTF-8 text; save it as UTF-8"
+                    raise self.err(kp, msg) from None
             if default is not None:
                 return default
             raise self.err(kp, f"environment variable {name} is not set (set it, or {name}_FILE)")
@@ -543,16 +602,32 @@ class _Builder:
         return _VAR.sub(sub, text)
 
     def url(self, kp: KeyPath, value: Any) -> str:
+        """An http(s) URL whose host and port a connection can use."""
         text = self.string(kp, value).strip()
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            # Name the key, not the value: sink URLs are secrets.
-            raise self.err(kp, "expected an http:// or https:// URL")
+        problem = _url_problem(text)
+        if problem is not None:
+            raise self.err(kp, problem)  # names the key, not the value: sink URLs are secrets
         return text
 
-    def path(self, text: str) -> Path:
-        p = Path(text).expanduser()
-        return p if p.is_absolute() else self.base / p
+    def location(self, kp: KeyPath, value: Any) -> Path:
+        """A path, relative to the config's folder, that the system can look up: it may be
+        missing, but not too long, looping or forbidden."""
+        text = self.string(kp, value)
+        try:
+            path = Path(text).expanduser()
+        except RuntimeError:  # ~user with no such user
+            raise self.err(kp, f"cannot expand '~' in {text!r}") from None
+        path = path if path.is_absolute() else self.base / path
+        try:
+            path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except OSError as exc:
+            # Not the path itself: with ${VAR} it would show what the environment holds.
+            raise self.err(kp, f"cannot use this path: {exc.strerror or exc}") from None
+        except ValueError:
+            raise self.err(kp, "a path cannot contain a NUL character") from None
+        return path
 
     def boolean(self, kp: KeyPath, value: Any) -> bool:
         text = self.env_text(kp, value)
@@ -562,11 +637,14 @@ class _Builder:
         return flag
 
     def integer(self, kp: KeyPath, value: Any, minimum: int = 1) -> int:
+        """A whole number from ``minimum`` to :data:`MAX_COUNT`."""
         text = self.env_text(kp, value)
         if text is not None:
             value = int(text) if _INT.fullmatch(text.strip()) else None
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.err(kp, f"expected a whole number ≥ {minimum}")
+        if value > MAX_COUNT:
+            raise self.err(kp, f"expected a whole number ≤ {MAX_COUNT}")
         return value
 
     def count(self, kp: KeyPath, value: Any) -> int:
@@ -605,10 +683,119 @@ def _host(url: str) -> str:
 
 
 def _valid_allow_entry(text: str) -> bool:
+    """Whether ``text`` is an address or CIDR, or ``host:port`` with a port from 1."""
     try:
         ipaddress.ip_network(text, strict=False)
         return True
     except ValueError:
         pass
+    host, port = _split_host_port(text)
+    return bool(
+        host and port is not None and _host_problem(host) is None and not _port_problem(port)
+    )
+
+
+def _url_problem(text: str) -> str | None:
+    """What keeps ``text`` from being an http(s) URL to connect to, or None. Never quotes
+    the URL: sink URLs are secrets."""
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "http://[x]/", "http://[::1"
+        return _unsplittable(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "expected an http:// or https:// URL"
+    if _CONTROL.search(text):
+        return "invalid URL: it contains a control character"
+    return _netloc_problem(parts.netloc, host_required=True)
+
+
+def _redis_url_problem(url: str) -> str | None:
+    """What keeps ``url`` from being a Redis URL the client connects with, or None."""
+    expected = "expected redis://host:port/db, rediss:// or unix://"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _unsplittable(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return expected
+    if _CONTROL.search(url):
+        return "invalid URL: it contains a control character"
+    if parts.scheme == "unix":
+        return None if parts.path else "a unix:// URL names the socket: unix:///run/redis.sock"
+    problem = _netloc_problem(parts.netloc, host_required=False)
+    if problem is None and not re.fullmatch(r"/?[0-9]*", parts.path):
+        problem = "the URL's path is the database number: redis://host:port/0"
+    if problem is None:
+        try:
+            parse_redis_url(url)
+        except ValueError as exc:  # a bad ?option=value
+            problem = str(exc).rstrip(".")
+    return problem
+
+
+def _unsplittable(url: str) -> str:
+    """Why urlsplit refused ``url``: nearly always brackets that do not hold an IPv6 address."""
+    if "[" in url or "]" in url:
+        return "invalid URL host: not an IPv6 address inside [ ]"
+    return "invalid URL host: not a valid host name"
+
+
+def _netloc_problem(netloc: str, *, host_required: bool) -> str | None:
+    """What is wrong with a URL's ``[user@]host[:port]``, or None."""
+    host, port = _split_host_port(netloc.rpartition("@")[2])
+    if host or host_required:
+        problem = _host_problem(host)
+        if problem is not None:
+            return f"invalid URL host: {problem}"
+    if port:  # "http://a.example:/" is the default port
+        problem = _port_problem(port)
+        if problem is not None:
+            return f"invalid URL port: {problem}"
+    return None
+
+
+def _split_host_port(text: str) -> tuple[str, str | None]:
+    """``host[:port]`` as (host, port or None); an IPv6 host keeps its brackets, and text
+    that does not split cleanly is returned whole as the host."""
+    if text.startswith("["):
+        end = text.find("]")
+        rest = text[end + 1 :] if end >= 0 else ""
+        if end < 0 or (rest and not rest.startswith(":")):
+            return text, None
+        return text[: end + 1], rest[1:] if rest else None
     host, sep, port = text.rpartition(":")
-    return bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
+    return (host, port) if sep else (text, None)
+
+
+def _port_problem(port: str, lowest: int = 1) -> str | None:
+    """None when ``port`` is ASCII digits from ``lowest`` to 65535."""
+    if _PORT.fullmatch(port) and lowest <= int(port) <= 65535:
+        return None
+    return f"expected a port number from {lowest} to 65535"
+
+
+def _host_problem(host: str) -> str | None:
+    """None when ``host`` is an IPv4 address, an IPv6 address in brackets, or a DNS name
+    (international names included); else what it is not."""
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1] if host.endswith("]") else "")
+            return None
+        except ValueError:
+            return "not an IPv6 address inside [ ]"
+    if ":" in host:
+        return "not a host name (an IPv6 address goes inside [ ])"
+    try:
+        name = host.removesuffix(".").encode("idna").decode("ascii")
+        name.encode("ascii").decode("idna")  # refuses a malformed "xn--" label
+    except UnicodeError:
+        return "not a valid host name"
+    labels = name.split(".")
+    if not all(_LABEL.fullmatch(label) for label in labels):
+        return "not a valid host name"
+    if labels[-1].isdigit():  # numeric last label: an IPv4 address or nothing
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            return "not a valid IPv4 address"
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,51 @@ def test_websub_section(tmp_path: Path) -> None:
         load_config(write(tmp_path, "websub: {callback: 'https://m.example/w', secret: x}\n"))
     with pytest.raises(ConfigError, match=r"websub\.callback"):
         load_config(write(tmp_path, "websub: {callback: 'ftp://m.example/w'}\n"))
+
+
+@pytest.mark.parametrize(
+    ("outline", "expected"),
+    [
+        ('xmlUrl="http://[x]/"', "outline xmlUrl: invalid URL host"),
+        ('xmlUrl="http://a.example:abc/"', "outline xmlUrl: invalid URL port"),
+        ('xmlUrl="https://a b.example/rss"', "outline xmlUrl: invalid URL host"),
+    ],
+)
+def test_opml_bad_feed_url_names_the_opml_file_and_line(
+    tmp_path: Path, outline: str, expected: str
+) -> None:
+    """A malformed xmlUrl is one error at the OPML file's line, naming the config key."""
+    path = write(tmp_path, "feeds:\n  - {opml: feeds.opml}\n")
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(OPML.replace('xmlUrl="https://b.example/atom"', outline))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{opml}:4: error: feeds[0].opml: {expected}")
+    assert "\n" not in message and message.count("error:") == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "where", "reason"),
+    [
+        (lambda p: None, "monitor.yml:2:12", "cannot read OPML file .*: No such file or directory"),
+        (lambda p: p.mkdir(), "monitor.yml:2:12", "cannot read OPML file .*: Is a directory"),
+        (lambda p: p.write_text("not xml"), "other.opml:1:1", "not valid XML: Start tag expected"),
+        (lambda p: p.write_text(""), "other.opml:1:1", "not valid XML: Document is empty"),
+    ],
+)
+def test_unreadable_opml_says_why_once(
+    tmp_path: Path, make: Callable[[Path], None], where: str, reason: str
+) -> None:
+    """An OPML file that is missing, a folder or not XML gives one "error:" and the reason:
+    at the config key when the file cannot be read, at the file's own line when it is read."""
+    path = tmp_path / "monitor.yml"
+    path.write_text("feeds:\n  - {opml: other.opml}\n")
+    make(tmp_path / "other.opml")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert re.match(
+        rf"^{re.escape(str(tmp_path))}/{where}: error: feeds\[0\]\.opml: {reason}", message
+    )
+    assert "\n" not in message and message.count("error:") == 1
