@@ -15,7 +15,6 @@ reads them, durations and counts within bounds, paths the system can look up.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -24,9 +23,16 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from redis.asyncio.connection import parse_url as parse_redis_url
-
 from monitor import yamlsrc
+from monitor.addresses import (
+    CONTROL,
+    host_problem,
+    port_problem,
+    redis_url_problem,
+    split_host_port,
+    url_problem,
+    valid_allow_entry,
+)
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.opml import read_opml
 from monitor.sinks.webhook import signing_keys
@@ -45,9 +51,6 @@ _NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 # The largest count taken (stream length, concurrency…): far past any sane setting, and
 # well inside what Redis (a signed 64-bit MAXLEN) and every other consumer accept.
 MAX_COUNT = 1_000_000_000
-_PORT = re.compile(r"[0-9]{1,5}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -367,7 +370,7 @@ class _Builder:
             raise self.opml_error(okp, exc.message, exc.path, exc.line, exc.col) from None
         feeds = []
         for url, title, line in outlines:
-            problem = _url_problem(url)
+            problem = url_problem(url)
             if problem is not None:
                 self.errors.append(
                     self.opml_error(okp, f"outline xmlUrl: {problem}", str(path), line)
@@ -404,7 +407,7 @@ class _Builder:
         """``redis://[user:password@]host:port/db``, ``rediss://…`` or ``unix:///path``,
         checked as far as the Redis client will read it, so ``run`` cannot fail on it."""
         url = self.string(kp, value)
-        problem = _redis_url_problem(url)
+        problem = redis_url_problem(url)
         if problem is not None:
             raise self.err(kp, problem)  # names the key, not the URL: it may hold a password
         return url
@@ -414,7 +417,7 @@ class _Builder:
             raise self.err(("sinks",), "expected a mapping of sink names to sinks")
         out: dict[str, SinkConfig] = {}
         for name, item in value.items():
-            if not name.strip() or _CONTROL.search(name):
+            if not name.strip() or CONTROL.search(name):
                 msg = "a sink name must be a non-empty name without control characters"
                 self.errors.append(self.err(("sinks", name), msg, at_key=True))
                 continue
@@ -491,7 +494,7 @@ class _Builder:
         out = []
         for i, entry in enumerate(value):
             text = self.string((*kp, i), entry)
-            if not _valid_allow_entry(text):
+            if not valid_allow_entry(text):
                 raise self.err((*kp, i), f"{text!r} is neither host:port nor an address/CIDR")
             out.append(text)
         return tuple(out)
@@ -501,7 +504,7 @@ class _Builder:
         if flag is not None:
             return flag
         entries = tuple(e.strip() for e in text.split(",") if e.strip())
-        if not entries or not all(_valid_allow_entry(e) for e in entries):
+        if not entries or not all(valid_allow_entry(e) for e in entries):
             msg = "expected true, false, or host:port / CIDR entries separated by commas"
             raise self.err(kp, msg)
         return entries
@@ -519,10 +522,10 @@ class _Builder:
         if text is not None and _BOOLS.get(text.strip().lower()) is False:
             return HttpConfig(port=None)
         text = self.string(kp, value) if text is None else text
-        host, port = _split_host_port(text)
-        if port is None or _port_problem(port, lowest=0) is not None:
+        host, port = split_host_port(text)
+        if port is None or port_problem(port, lowest=0) is not None:
             raise self.err(kp, f"expected host:port, got {text!r}")
-        problem = _host_problem(host) if host else None
+        problem = host_problem(host) if host else None
         if problem is not None:
             raise self.err(kp, f"expected host:port, got {text!r}: the host is {problem}")
         return HttpConfig(host=host.strip("[]") or "0.0.0.0", port=int(port))
@@ -569,14 +572,14 @@ class _Builder:
     def name(self, kp: KeyPath, value: Any) -> str:
         """A name shown in logs and metrics: text without control characters."""
         text = self.string(kp, value)
-        if _CONTROL.search(text):
+        if CONTROL.search(text):
             raise self.err(kp, "a name must not contain control characters (line breaks, tabs)")
         return text
 
     def header(self, kp: KeyPath, value: Any) -> str:
         """Text sent as an HTTP header value: control characters (CR, LF) would split it."""
         text = self.string(kp, value)
-        if _CONTROL.search(text):
+        if CONTROL.search(text):
             raise self.err(kp, "must not contain control characters (line breaks, tabs)")
         return text
 
@@ -604,7 +607,7 @@ class _Builder:
     def url(self, kp: KeyPath, value: Any) -> str:
         """An http(s) URL whose host and port a connection can use."""
         text = self.string(kp, value).strip()
-        problem = _url_problem(text)
+        problem = url_problem(text)
         if problem is not None:
             raise self.err(kp, problem)  # names the key, not the value: sink URLs are secrets
         return text
@@ -680,122 +683,3 @@ class _Builder:
 
 def _host(url: str) -> str:
     return (urlsplit(url).hostname or url).removeprefix("www.")
-
-
-def _valid_allow_entry(text: str) -> bool:
-    """Whether ``text`` is an address or CIDR, or ``host:port`` with a port from 1."""
-    try:
-        ipaddress.ip_network(text, strict=False)
-        return True
-    except ValueError:
-        pass
-    host, port = _split_host_port(text)
-    return bool(
-        host and port is not None and _host_problem(host) is None and not _port_problem(port)
-    )
-
-
-def _url_problem(text: str) -> str | None:
-    """What keeps ``text`` from being an http(s) URL to connect to, or None. Never quotes
-    the URL: sink URLs are secrets."""
-    try:
-        parts = urlsplit(text)
-    except ValueError:  # "http://[x]/", "http://[::1"
-        return _unsplittable(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return "expected an http:// or https:// URL"
-    if _CONTROL.search(text):
-        return "invalid URL: it contains a control character"
-    return _netloc_problem(parts.netloc, host_required=True)
-
-
-def _redis_url_problem(url: str) -> str | None:
-    """What keeps ``url`` from being a Redis URL the client connects with, or None."""
-    expected = "expected redis://host:port/db, rediss:// or unix://"
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _unsplittable(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        return expected
-    if _CONTROL.search(url):
-        return "invalid URL: it contains a control character"
-    if parts.scheme == "unix":
-        return None if parts.path else "a unix:// URL names the socket: unix:///run/redis.sock"
-    problem = _netloc_problem(parts.netloc, host_required=False)
-    if problem is None and not re.fullmatch(r"/?[0-9]*", parts.path):
-        problem = "the URL's path is the database number: redis://host:port/0"
-    if problem is None:
-        try:
-            parse_redis_url(url)
-        except ValueError as exc:  # a bad ?option=value
-            problem = str(exc).rstrip(".")
-    return problem
-
-
-def _unsplittable(url: str) -> str:
-    """Why urlsplit refused ``url``: nearly always brackets that do not hold an IPv6 address."""
-    if "[" in url or "]" in url:
-        return "invalid URL host: not an IPv6 address inside [ ]"
-    return "invalid URL host: not a valid host name"
-
-
-def _netloc_problem(netloc: str, *, host_required: bool) -> str | None:
-    """What is wrong with a URL's ``[user@]host[:port]``, or None."""
-    host, port = _split_host_port(netloc.rpartition("@")[2])
-    if host or host_required:
-        problem = _host_problem(host)
-        if problem is not None:
-            return f"invalid URL host: {problem}"
-    if port:  # "http://a.example:/" is the default port
-        problem = _port_problem(port)
-        if problem is not None:
-            return f"invalid URL port: {problem}"
-    return None
-
-
-def _split_host_port(text: str) -> tuple[str, str | None]:
-    """``host[:port]`` as (host, port or None); an IPv6 host keeps its brackets, and text
-    that does not split cleanly is returned whole as the host."""
-    if text.startswith("["):
-        end = text.find("]")
-        rest = text[end + 1 :] if end >= 0 else ""
-        if end < 0 or (rest and not rest.startswith(":")):
-            return text, None
-        return text[: end + 1], rest[1:] if rest else None
-    host, sep, port = text.rpartition(":")
-    return (host, port) if sep else (text, None)
-
-
-def _port_problem(port: str, lowest: int = 1) -> str | None:
-    """None when ``port`` is ASCII digits from ``lowest`` to 65535."""
-    if _PORT.fullmatch(port) and lowest <= int(port) <= 65535:
-        return None
-    return f"expected a port number from {lowest} to 65535"
-
-
-def _host_problem(host: str) -> str | None:
-    """None when ``host`` is an IPv4 address, an IPv6 address in brackets, or a DNS name
-    (international names included); else what it is not."""
-    if host.startswith("["):
-        try:
-            ipaddress.IPv6Address(host[1:-1] if host.endswith("]") else "")
-            return None
-        except ValueError:
-            return "not an IPv6 address inside [ ]"
-    if ":" in host:
-        return "not a host name (an IPv6 address goes inside [ ])"
-    try:
-        name = host.removesuffix(".").encode("idna").decode("ascii")
-        name.encode("ascii").decode("idna")  # refuses a malformed "xn--" label
-    except UnicodeError:
-        return "not a valid host name"
-    labels = name.split(".")
-    if not all(_LABEL.fullmatch(label) for label in labels):
-        return "not a valid host name"
-    if labels[-1].isdigit():  # numeric last label: an IPv4 address or nothing
-        try:
-            ipaddress.IPv4Address(name)
-        except ValueError:
-            return "not a valid IPv4 address"
-    return None
