@@ -9,9 +9,10 @@ Promises:
   holds), for every :class:`~monitor.evaluate.Evaluator` ``ev``; the property tests hold it
   to that.
 - Word, phrase and prefix terms are answered from the article's folded word set and joined
-  folded text (a set look-up or one C substring search), with no word positions. Only NEAR,
-  ``case:`` terms and regexes reach the positional evaluator, and only after the cheap
-  necessary conditions held; its occurrence lists are shared by every rule of the article.
+  folded text (a set look-up, the article's key scan when it looked for that key, or one C
+  substring search), with no word positions. Only NEAR, ``case:`` terms and regexes reach
+  the positional evaluator, and only after the cheap necessary conditions held; its
+  occurrence lists are shared by every rule of the article.
 - AND and OR try their cheapest children first, and plain words among a node's children are
   tested together as one set operation. Checks for the same term or entity in the same scope
   are built once and shared by every rule that uses them.
@@ -144,10 +145,19 @@ def _term(term: q.Term, s: int) -> tuple[Check, int]:
     words, pairs = frozenset(whole), frozenset(pairwise(whole))
     if term.exact:
         exact = _positional(term, s)
-        return (lambda ev: words <= ev.words[s] and key in ev.joined[s] and exact(ev)), _POSITIONAL
+        return (lambda ev: words <= ev.words[s] and has_key(ev, key, s) and exact(ev)), _POSITIONAL
     if len(term.words) == 2 and not term.prefix:
         return (lambda ev: words <= ev.words[s] and pairs <= ev.pairs(s)), _SEQ
-    return (lambda ev: words <= ev.words[s] and pairs <= ev.pairs(s) and key in ev.joined[s]), _SEQ
+    return (lambda ev: words <= ev.words[s] and pairs <= ev.pairs(s) and has_key(ev, key, s)), _SEQ
+
+
+def has_key(ev: Evaluator, key: str, s: int) -> bool:
+    """Whether scope ``s`` of ``ev`` holds ``key``: what the article's key scan found, when
+    it looked for this key, else one substring search."""
+    scanned = ev.scanned
+    if scanned is not None and key in scanned[0]:
+        return key in scanned[1][s]
+    return key in ev.joined[s]
 
 
 def sequence_key(term: q.Term) -> str:

@@ -57,6 +57,13 @@ class CodeCompiler:
         return check
 
     def _fallback(self, node: q.Node) -> FastCheck:
+        # The closures search the joined words themselves; the keys are still scanned for,
+        # so that the positional evaluator knows which of this query's phrases are there.
+        self.keys.update(
+            sequence_key(t)
+            for t in q.terms(node)
+            if isinstance(t, q.Term) and (len(t.words) > 1 or t.prefix)
+        )
         check = self._closures.compile(node)
         return lambda words, phrases, ev: check(ev)
 

@@ -15,6 +15,14 @@ the character offset inside the query where the problem is, so rule loading can 
 ``path:line:col`` at it. Words in terms are cut exactly as article text is
 (:mod:`monitor.words`), so an unquoted ``S.Korea`` is the phrase "S Korea". A term that
 contains no letter or digit is an error rather than something that silently never matches.
+
+A query is bounded, so that no rule can make loading or matching blow up (every walk over
+the AST recurses, and matching costs grow with terms): at most :data:`MAX_QUERY_CHARS`
+characters, :data:`MAX_TERMS` terms counting every alias of every entity it names,
+:data:`MAX_NEARS` NEARs, :data:`MAX_NEAR_OPERANDS` operands in one ``a NEAR b NEAR c``
+chain, and :data:`MAX_DEPTH` levels of nesting whatever nests (groups, NOT, field scopes,
+NEAR chains, AND inside OR).
+Beyond one of them it is a :class:`QueryLimitError`.
 """
 
 from __future__ import annotations
@@ -34,7 +42,11 @@ from monitor.words import fold, split
 DEFAULT_NEAR = 5
 MAX_NEAR = 1000
 MIN_PREFIX = 3
-MAX_DEPTH = 100
+MAX_DEPTH = 100  # levels of the AST, and groups, NOTs and field scopes inside each other
+MAX_QUERY_CHARS = 20_000
+MAX_TERMS = 10_000  # entities hold the long lists: each alias counts
+MAX_NEAR_OPERANDS = 10
+MAX_NEARS = 100  # NEAR and ONEAR operators in one query
 SCOPES = ("title", "body")
 METAS = ("site", "source", "lang")
 FIELDS = (*SCOPES, *METAS, "case")
@@ -43,6 +55,7 @@ _CHUNK = re.compile(r'[^ \t\r\n()"]*')
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
 _NEAR_RE = re.compile(r"(O?NEAR)(?:/(.*))?\Z", re.S)
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
+_TOO_DEEP = f"nested too deeply: more than {MAX_DEPTH} levels of parentheses, NOT and field scopes"
 
 
 class QueryError(ConfigError):
@@ -51,6 +64,10 @@ class QueryError(ConfigError):
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(message)
         self.offset = offset
+
+
+class QueryLimitError(QueryError):
+    """A query that parses but exceeds a size limit: a fault of the rule as a whole."""
 
 
 # ---------------------------------------------------------------------------------------- AST
@@ -368,7 +385,45 @@ def parse(query: str, entities: Mapping[str, Sequence[Term]] | None = None) -> N
     """The AST of ``query``; ``entities`` resolves ``@name``. Raises QueryError."""
     if not query.strip():
         raise QueryError("empty query", 0)
-    return _Parser(query, tokenize(query), entities or {}).parse()
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryLimitError(
+            f"query is {len(query):,} characters long; the limit is {MAX_QUERY_CHARS:,} "
+            "(put long lists of names in an entity)",
+            0,
+        )
+    tokens = tokenize(query)
+    node = _Parser(query, tokens, entities or {}).parse()
+    if len(tokens) >= MAX_DEPTH:  # fewer tokens cannot nest that deep
+        _check_depth(node)
+    return node
+
+
+def _check_depth(root: Node) -> None:
+    """Raise QueryLimitError when ``root`` has more than MAX_DEPTH levels of operators
+    (found without recursing: that is what the limit protects)."""
+    stack: list[tuple[Node, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise QueryLimitError(
+                f"query nested too deeply: more than {MAX_DEPTH} levels of operators inside "
+                "each other (NEAR chains, AND and OR in groups, NOT, field scopes)",
+                node.start,
+            )
+        stack.extend((kid, depth + 1) for kid in _children(node))
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    match node:
+        case And(children=kids) | Or(children=kids):
+            return kids
+        case Not(child=child) | Scope(child=child):
+            return (child,)
+        case Near(left=left, right=right):
+            return left, right
+        case Entity(aliases=aliases):
+            return aliases
+    return ()
 
 
 def parse_alias(alias: str) -> Term:
@@ -395,6 +450,8 @@ class _Parser:
         self.entities = entities
         self.pos = 0
         self.depth = 0
+        self.terms = 0
+        self.nears = 0
 
     def parse(self) -> Node:
         node = self.parse_or()
@@ -450,7 +507,18 @@ class _Parser:
     def parse_near(self) -> Node:
         start = self.tokens[self.pos].start if self.peek() else len(self.query)
         left = self.parse_unary()
+        operands = 1
         while (tok := self.peek()) is not None and tok.kind == "NEAR":
+            operands += 1
+            self.nears += 1
+            if operands > MAX_NEAR_OPERANDS:
+                raise QueryLimitError(
+                    f"a NEAR chain may join at most {MAX_NEAR_OPERANDS} operands", tok.start
+                )
+            if self.nears > MAX_NEARS:
+                raise QueryLimitError(
+                    f"query has more than {MAX_NEARS} NEAR and ONEAR operators", tok.start
+                )
             self.take()
             self.need_operand(tok)
             right = self.parse_unary()
@@ -469,13 +537,27 @@ class _Parser:
         if tok is not None and tok.kind == "NOT":
             self.take()
             self.need_operand(tok)
-            self.depth += 1  # NOT NOT NOT ... nests like parentheses do
-            if self.depth > MAX_DEPTH:
-                raise QueryError("NOT repeated too many times", tok.start)
+            self.enter(tok, "NOT repeated too many times")  # NOT NOT ... nests like groups
             child = self.parse_unary()
             self.depth -= 1
             return Not(child, self.src(tok.start), tok.start)
         return self.parse_primary()
+
+    def enter(self, tok: Token, message: str) -> None:
+        """One level deeper into the grammar's recursion, which MAX_DEPTH bounds."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryLimitError(message, tok.start)
+
+    def count(self, tok: Token, terms: int = 1) -> None:
+        """Count ``terms`` more terms against MAX_TERMS."""
+        self.terms += terms
+        if self.terms > MAX_TERMS:
+            raise QueryLimitError(
+                f"query has more than {MAX_TERMS:,} terms, counting each alias of the "
+                "entities it names",
+                tok.start,
+            )
 
     def parse_primary(self) -> Node:
         tok = self.peek()
@@ -491,9 +573,7 @@ class _Parser:
     def group(self, tok: Token) -> Node:
         if self.peek() is not None and self.tokens[self.pos].kind == ")":
             raise QueryError("empty parentheses", tok.start)
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise QueryError("parentheses nested too deeply", tok.start)
+        self.enter(tok, _TOO_DEEP)
         node = self.parse_or()
         self.depth -= 1
         close = self.peek()
@@ -503,10 +583,12 @@ class _Parser:
         return node
 
     def term(self, tok: Token) -> Node:
+        self.count(tok)
         words, prefix = tok.value
         return _term(words, False, prefix, self.src(tok.start), tok.start)
 
     def regex(self, tok: Token) -> Node:
+        self.count(tok)
         pattern, compiled = tok.value
         return Regex(pattern, compiled, self.src(tok.start), tok.start)
 
@@ -514,11 +596,14 @@ class _Parser:
         aliases = self.entities.get(tok.value)
         if aliases is None:
             raise QueryError(f"unknown entity '@{tok.value}'", tok.start)
+        self.count(tok, len(aliases))
         return Entity(tok.value, tuple(aliases), self.src(tok.start), tok.start)
 
     def scope(self, tok: Token) -> Node:
         self.need_operand(tok)
+        self.enter(tok, _TOO_DEEP)
         child = self.parse_unary()
+        self.depth -= 1
         return Scope(tok.value, child, self.src(tok.start), tok.start)
 
     def case(self, tok: Token) -> Node:
@@ -526,6 +611,7 @@ class _Parser:
         if nxt is None or nxt.kind not in ("TERM", "PHRASE"):
             raise QueryError("case: needs a word or a quoted phrase right after it", tok.start)
         self.take()
+        self.count(tok)
         words, prefix = nxt.value
         return _term(words, True, prefix, self.src(tok.start), tok.start)
 

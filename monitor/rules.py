@@ -4,7 +4,8 @@ Promises:
 
 - Loading validates everything and reports *every* problem across all files at once, as a
   :class:`~monitor.errors.ConfigErrors` whose items each carry ``path:line:col`` (the column
-  points inside the query string for query errors). Nothing half-loaded is ever returned.
+  points inside the query string for query errors; a query beyond the size limits of
+  :mod:`monitor.query` is an error naming its rule). Nothing half-loaded is ever returned.
 - Matching is pure (no I/O) and scales with the rules that could fire, not with all rules:
   each article field is folded and cut into words once (:mod:`monitor.words`), one
   Aho-Corasick pass finds the rules' phrases and prefixes, the article's distinct words and
@@ -191,6 +192,7 @@ class RuleSet:
         ev = Evaluator(article)
         words, checks = ev.words, self._checks
         keys = self._scanner.scan(ev.joined)
+        ev.scanned = (self._scanner.keys, keys)
         out = []
         for i in self._index.candidates(words[2], keys[2]):
             if checks[i](words, keys, ev):
@@ -472,7 +474,7 @@ class _Loader:
         before = len(self.errors)
         self.unknown_keys(src, kp, item, RULE_KEYS)
         rule_id = self.rule_id(src, kp, item)
-        node = self.query(src, kp, item, entities)
+        node = self.query(src, kp, item, entities, rule_id)
         name = self.string(src, (*kp, "name"), item["name"]) if "name" in item else rule_id
         notify = self.names(src, (*kp, "notify"), item.get("notify", []))
         channels = self.names(src, (*kp, "channels"), item.get("channels", []))
@@ -512,7 +514,12 @@ class _Loader:
         return rule_id
 
     def query(
-        self, src: Source, kp: KeyPath, item: dict[str, Any], entities: dict[str, list[q.Term]]
+        self,
+        src: Source,
+        kp: KeyPath,
+        item: dict[str, Any],
+        entities: dict[str, list[q.Term]],
+        rule_id: str | None,
     ) -> q.Node | None:
         if "query" not in item:
             self.errors.append(src.error(kp, "rule has no 'query'"))
@@ -527,9 +534,14 @@ class _Loader:
             return None
         try:
             return q.parse(text, entities)
+        except q.QueryLimitError as exc:
+            # About the rule as a whole (its size), so it names the rule.
+            if rule_id is not None:
+                exc = q.QueryLimitError(f"rule {rule_id!r}: {exc.message}", exc.offset)
+            self.errors.append(self.located(src, qkp, exc))
         except q.QueryError as exc:
             self.errors.append(self.located(src, qkp, exc))
-            return None
+        return None
 
     def string(self, src: Source, kp: KeyPath, value: Any) -> str:
         if not isinstance(value, str) or not value.strip():

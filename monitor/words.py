@@ -14,6 +14,9 @@ Promises:
   ``sao``. It is pure and cached: the same word is folded once per process.
 - Positions are character offsets into the text that was tokenised, so spans can be shown
   exactly as they appear in the article.
+- Finding a term (:func:`find`) costs at most about one pass over the field whatever the page
+  (a page of one word repeated included), and stops at its first ``limit`` occurrences; many
+  terms at once (:func:`locate`) cost one Aho-Corasick pass, not one each.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ import re
 import string
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from functools import cache, lru_cache
-from itertools import accumulate
+from itertools import accumulate, chain, islice
+from typing import Any
+
+import ahocorasick
 
 from monitor.textnorm import non_ascii
 
@@ -197,6 +203,7 @@ class Tokens:
         "_padded",
         "_positions",
         "_raw",
+        "_seams",
         "_starts",
         "_vocab",
         "_words",
@@ -228,6 +235,7 @@ class Tokens:
         self._words: set[str] | None = None
         self._joined: str | None = None
         self._positions: dict[str, list[int]] = {}
+        self._seams: dict[bool, tuple[str, list[int]]] = {}
 
     @property
     def raw(self) -> list[str]:
@@ -352,6 +360,27 @@ class Tokens:
             self._vocab = sorted(self.words)
         return self._vocab
 
+    def scan(self, key: str, exact: bool) -> Iterator[int]:
+        """The positions, in order, where ``key`` occurs: ``" a b "`` (``" a b"`` for a
+        prefix) as :attr:`joined` holds the words, or as written when ``exact``. A substring
+        search in C, so its cost does not grow with how often the key's words occur."""
+        joined, offsets = self.seam(exact)
+        at = joined.find(key)
+        while at >= 0:
+            yield bisect_left(offsets, at + 1)
+            at = joined.find(key, at + 1)
+
+    def seam(self, exact: bool) -> tuple[str, list[int]]:
+        """The words (folded, or as written when ``exact``) joined as in :attr:`joined`, and
+        the offset there of each word."""
+        seam = self._seams.get(exact)
+        if seam is None:
+            words = self.raw if exact else self.folded
+            joined = " " + " ".join(words) + " " if exact else self.joined
+            offsets = list(accumulate(map((1).__add__, map(len, words)), initial=1))
+            seam = self._seams[exact] = (joined, offsets)
+        return seam
+
 
 _LOCATED_WORDS = 32  # words located one by one before all offsets are worked out at once
 _LOCATED_OCCURRENCES = 64  # …and occurrences of one word (each costs a find and an append)
@@ -384,26 +413,47 @@ def tokenize(text: str) -> Tokens:
     return Tokens(text)
 
 
-def find(toks: Tokens, words: tuple[str, ...], exact: bool, prefix: bool) -> list[int]:
-    """Positions where ``words`` start in ``toks``, sorted.
+def find(
+    toks: Tokens, words: tuple[str, ...], exact: bool, prefix: bool, limit: int | None = None
+) -> list[int]:
+    """Positions where ``words`` start in ``toks``, sorted; only the first ``limit`` when
+    given (the search stops there, so a word repeated 100,000 times costs ``limit``).
 
     ``words`` are folded unless ``exact``; with ``prefix`` the last one need only start the
-    word in the text.
+    word in the text. Each occurrence of the term's rarest word (its first, for ``exact``)
+    is a candidate, checked in Python; when they are so many that a substring search of the
+    whole field costs less (a page of a few words repeated), that search is made instead
+    (:meth:`Tokens.scan`), so no term costs more than about one pass over the field.
     """
+    if len(words) == 1 and not exact:
+        if prefix:
+            return _prefixed(toks, words[0], limit)
+        found = toks.positions(words[0])
+        return found if limit is None or len(found) <= limit else found[:limit]
     first = words[0] if not exact else fold(words[0])
     whole = not prefix or len(words) > 1
     starts = toks.positions(first) if whole else _prefixed(toks, first)
     n = len(words)
-    if n == 1 and not exact:
-        return starts
     last = n - 1
-    out = []
+    anchor, at = starts, 0
+    if not exact:
+        # Anchor on the whole word of the phrase with the fewest occurrences, so "the summit"
+        # is looked for around "summit" rather than around every "the".
+        for k in range(1, n - 1 if prefix else n):
+            found = toks.positions(words[k])
+            if len(found) < len(anchor):
+                anchor, at = found, k
+    if len(anchor) * _CANDIDATE_COST > len(toks.joined):
+        key = " " + " ".join(words) + ("" if prefix else " ")
+        return list(islice(toks.scan(key, exact), limit))
+    out: list[int] = []
+    size = limit if limit is not None else len(anchor)
     if exact:
         # Compare the words as written, sliced from the text, only where the folded first
         # word occurs: no list of raw words is built.
         text, begin, end = toks.text, toks.starts, toks.ends
         for p in starts:
-            if p + n > len(begin):
+            if p + n > len(begin) or len(out) >= size:
                 break
             for k in range(n):
                 w = text[begin[p + k] : end[p + k]]
@@ -412,25 +462,21 @@ def find(toks: Tokens, words: tuple[str, ...], exact: bool, prefix: bool) -> lis
             else:
                 out.append(p)
         return out
-    # Anchor on the whole word of the phrase with the fewest occurrences, so "the summit"
-    # is looked for around "summit" rather than around every "the".
-    anchor, at = starts, 0
-    for k in range(1, n - 1 if prefix else n):
-        found = toks.positions(words[k])
-        if len(found) < len(anchor):
-            anchor, at = found, k
     seq = toks.folded
     if not prefix:
         # Whole words only: compare a slice of the folded words with the phrase (a slice
         # that runs off the end is shorter, so never equal).
         phrase = list(words)
-        return [p for p in (q - at for q in anchor) if p >= 0 and seq[p : p + n] == phrase]
-    size = len(seq)
+        if limit is None or len(anchor) <= limit:
+            return [p for p in (q - at for q in anchor) if p >= 0 and seq[p : p + n] == phrase]
+        hits = (p for p in (q - at for q in anchor) if p >= 0 and seq[p : p + n] == phrase)
+        return list(islice(hits, limit))
+    total = len(seq)
     for q in anchor:
         p = q - at
         if p < 0:
             continue
-        if p + n > size:
+        if p + n > total or len(out) >= size:
             break
         for k in range(n):
             w = seq[p + k]
@@ -441,8 +487,63 @@ def find(toks: Tokens, words: tuple[str, ...], exact: bool, prefix: bool) -> lis
     return out
 
 
-def _prefixed(toks: Tokens, stem: str) -> list[int]:
-    if " " + stem not in toks.joined:
-        return []
-    found = [i for i, word in enumerate(toks.folded) if word.startswith(stem)]
-    return found
+# A candidate checked in Python costs about as much as a substring search over this many
+# characters of joined words (at its slowest, on text of one word repeated).
+_CANDIDATE_COST = 32
+
+
+def _prefixed(toks: Tokens, stem: str, limit: int | None = None) -> list[int]:
+    """Positions of the words that start with ``stem``: those words are a run of the
+    sorted vocabulary, so the cost grows with their occurrences, not with the field."""
+    vocab = toks.vocab
+    lo = hi = bisect_left(vocab, stem)
+    while hi < len(vocab) and vocab[hi].startswith(stem):
+        hi += 1
+    if hi - lo == 1:
+        found = toks.positions(vocab[lo])
+    else:
+        if hi - lo > _SCANS_BEFORE_INDEX:
+            toks.use_index()
+        found = sorted(chain.from_iterable(map(toks.positions, vocab[lo:hi])))
+    return found if limit is None or len(found) <= limit else found[:limit]
+
+
+def locate(toks: Tokens, keys: Collection[str], exact: bool, limit: int) -> dict[str, list[int]]:
+    """For each key (as :meth:`Tokens.scan` takes them) that occurs, its positions in order,
+    as far into the field as the first ``limit`` occurrences of all the keys together need
+    (an occurrence is a position and a number of words); later ones may be left out.
+
+    One Aho-Corasick pass finds them all, where a :meth:`Tokens.scan` per key would cost a
+    pass over the field each (an entity of thousands of phrases, on a page holding all their
+    words), and it stops once those first ``limit`` are known, so keys that occur everywhere
+    (a page of one word repeated) cost no more than that.
+    """
+    joined, offsets = toks.seam(exact)
+    automaton, longest = _automaton(frozenset(keys))
+    widths = {key: len(key.split()) for key in keys}
+    found: dict[str, list[int]] = {}
+    seen: set[tuple[int, int]] = set()
+    stop = len(joined)  # what starts after this cannot be among the first ``limit``
+    for end, key in automaton.iter(joined):
+        at = end - len(key) + 1
+        if at > stop:
+            if end - longest >= stop:
+                break  # every later occurrence ends here or later, so starts after ``stop``
+            continue
+        found.setdefault(key, []).append(at)
+        if len(seen) < limit:
+            seen.add((at, widths[key]))
+            if len(seen) == limit:
+                stop = max(start for start, _ in seen)
+    return {key: [bisect_left(offsets, at + 1) for at in starts] for key, starts in found.items()}
+
+
+@lru_cache(maxsize=64)
+def _automaton(keys: frozenset[str]) -> tuple[Any, int]:
+    """An Aho-Corasick automaton finding ``keys`` (each its own value), and their longest
+    length; kept, since the same entity is looked for in article after article."""
+    automaton = ahocorasick.Automaton()
+    for key in keys:
+        automaton.add_word(key, key)
+    automaton.make_automaton()
+    return automaton, max(map(len, keys))
