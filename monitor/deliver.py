@@ -27,11 +27,13 @@ import contextlib
 import hashlib
 import json
 import random
+import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from monitor.digest import digest_hit
+from monitor.digest import digest_hit, is_digest_id
 from monitor.errors import DeliveryError
 from monitor.faults import crashpoint
 from monitor.hit import Hit
@@ -186,15 +188,17 @@ class Deliverer:
             return await self.dispatch(tg)
 
     def units(self, due: list[Pending]) -> list[list[Pending]]:
-        """What to send: one unit per hit, except a throttled rule's hits form one unit."""
+        """What to send: one unit per hit, except a throttled rule's hits form one unit,
+        and the hits of a digest that failed form one of their own, so that its retry is
+        the same digest with the same id (the receivers' dedupe key)."""
         singles: list[list[Pending]] = []
-        throttled: dict[str, list[Pending]] = {}
+        throttled: dict[tuple[str, str], list[Pending]] = {}
         for p in due:
             rule = rule_of(p)
             if self.throttle(rule) is None:
                 singles.append([p])
             else:
-                throttled.setdefault(rule, []).append(p)
+                throttled.setdefault((rule, digest_of(p)), []).append(p)
         return singles + list(throttled.values())
 
     async def _guarded(self, unit: list[Pending]) -> None:
@@ -262,7 +266,7 @@ class Deliverer:
         try:
             await self.sink.send(hit)
         except DeliveryError as err:
-            await self._failed(unit, err)
+            await self._failed(unit, err, digest=hit.id if is_digest_id(hit.id) else "")
             return False
         crashpoint("after-send")
         for p in unit:
@@ -275,12 +279,16 @@ class Deliverer:
         return True
 
     async def _fold(self, unit: list[Pending], until: float) -> None:
-        await self._reschedule(unit, until, FOLDED)
+        await self._reschedule(unit, until, FOLDED)  # a failed digest's hits keep its id
         self.metrics.deliveries.labels(self.sink.name, "folded").inc(len(unit))
         self.log.info("folded into digest", hits=[p.hit_id for p in unit], until=until)
 
-    async def _failed(self, unit: list[Pending], err: DeliveryError) -> None:
+    async def _failed(self, unit: list[Pending], err: DeliveryError, *, digest: str = "") -> None:
+        """Reschedule or dead-letter ``unit`` after ``err``; the hits of a failed digest are
+        marked with its id (``digest``), so that they are retried as that digest."""
         self.metrics.deliveries.labels(self.sink.name, "error").inc(len(unit))
+        if digest:
+            unit = [replace(p, last_error=f"[digest {digest}]") for p in unit]
         if err.disable:
             await self._disable(unit, err)
             return
@@ -294,7 +302,8 @@ class Deliverer:
                 await self._dead(p, err)
             else:
                 at = time.time() + delay
-                await self.store.retry(self.sink.name, p.hit_id, p.attempts + 1, at, str(err))
+                why = _marked(str(err), p)
+                await self.store.retry(self.sink.name, p.hit_id, p.attempts + 1, at, why)
         if delay is not None:
             self.log.warning(
                 "delivery failed; will retry",
@@ -320,9 +329,10 @@ class Deliverer:
         await self._reschedule(unit, time.time(), str(err))  # due at once when re-enabled
 
     async def _reschedule(self, unit: list[Pending], at: float, why: str) -> None:
-        """Put the unit back, due at ``at``, without counting an attempt."""
+        """Put the unit back, due at ``at``, without counting an attempt (a failed
+        digest's hits keep its id)."""
         for p in unit:
-            await self.store.retry(self.sink.name, p.hit_id, p.attempts, at, why)
+            await self.store.retry(self.sink.name, p.hit_id, p.attempts, at, _marked(why, p))
 
     async def _gauge(self) -> None:
         self._gauged = time.monotonic()
@@ -336,8 +346,27 @@ def _split_backlog(unit: list[Pending], window_start: float) -> tuple[list[Pendi
     folded into an earlier one (due before this one opened) and left over from its digest.
     A hit never folded is folded now, even one recorded before the window opened: another
     replica's first send may have opened it a moment ago."""
-    backlog = [p for p in unit if p.last_error == FOLDED and p.next_at < window_start]
+    backlog = [p for p in unit if _folded(p) and p.next_at < window_start]
     return [p for p in unit if p not in backlog], backlog
+
+
+_DIGEST_MARK = re.compile(r"\[digest (d_[0-9a-f]+)\]\Z")
+
+
+def digest_of(p: Pending) -> str:
+    """The id of the failed digest ``p`` was sent in, '' when none (see :meth:`_failed`)."""
+    found = _DIGEST_MARK.search(p.last_error or "")
+    return found.group(1) if found else ""
+
+
+def _marked(why: str, p: Pending) -> str:
+    """``why``, followed by the mark of the failed digest ``p`` belongs to, if any."""
+    digest = digest_of(p)
+    return f"{why} [digest {digest}]" if digest else why
+
+
+def _folded(p: Pending) -> bool:
+    return (p.last_error or "").startswith(FOLDED)
 
 
 def _age(hit: Hit) -> float:

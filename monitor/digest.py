@@ -11,7 +11,8 @@ The digest is delivered like a hit. Its JSON (the body a webhook receives)::
 
 ``id`` (also the ``webhook-id``) is derived from the sink, the rule and the sorted hit ids, and
 the body from the hits alone, so every attempt of the same digest is byte-for-byte the same.
-Hits are in the order they were recorded (oldest first).
+Hits are in the order they were recorded (oldest first). A digest that fails is retried
+with the same hits, hence the same id and body.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def digest_id(sink: str, rule_id: str, hit_ids: list[str]) -> str:
     """Stable id of the digest of ``hit_ids`` for ``sink`` and ``rule_id``."""
     key = "\x00".join([sink, rule_id, *sorted(hit_ids)])
     return "d_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def is_digest_id(hid: str) -> bool:
+    """Whether ``hid`` is a digest's id rather than a hit's."""
+    return hid.startswith("d_")
 
 
 def digest_hit(sink: str, rule_id: str, pendings: list[Pending]) -> Hit:

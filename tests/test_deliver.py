@@ -334,6 +334,47 @@ async def test_a_busy_windows_backlog_goes_out_at_its_end(
     assert late.last_error == FOLDED and len(receiver.requests) == 4
 
 
+async def test_a_failed_digest_is_retried_with_the_same_hits_and_id(
+    store: SQLiteStore, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    """A digest answered 500 is retried as the same digest (same hits, same webhook-id, the
+    receivers' dedupe key), even when it waits through another window and meets hits
+    folded there: those go in a digest of their own."""
+    sink = WebhookSink(SINK, receiver.url(), session=session)
+    d = deliverer(store, sink, throttle=lambda rule: 600.0)
+    window = f"throttle:{SINK}:korea-opcon"
+
+    async def all_due() -> None:
+        await store.put_state(window, "0")
+        for p in await store.pending(SINK):
+            await make_due(store, p.hit_id)
+
+    await store.record([], [make_hit("s_1")])
+    await d.pass_once()
+    await store.record([], [make_hit("s_2"), make_hit("s_3")])
+    await d.pass_once()  # folded
+    await all_due()
+    receiver.answers.append((500, {}))
+    await d.pass_once()  # the digest of s_2 and s_3 fails
+    failed = receiver.ids()[-1]
+    assert failed.startswith("d_") and len(await store.pending(SINK)) == 2
+    await store.record([], [make_hit("s_4")])
+    await d.pass_once()  # s_4 opens a new window (the failed send closed the last one)
+    for p in await store.pending(SINK):
+        await make_due(store, p.hit_id)
+    await d.pass_once()  # the failed digest's hits meet the open window: folded, marked
+    await store.record([], [make_hit("s_5")])
+    await d.pass_once()  # folded too
+    await all_due()
+    await d.pass_once()
+    assert await store.pending(SINK) == []
+    sent = {h["webhook-id"]: json.loads(b) for h, b in receiver.requests[-2:]}
+    assert failed in sent
+    assert sorted(h["story"] for h in sent[failed]["hits"]) == ["s_2", "s_3"]
+    [other] = [doc for hid, doc in sent.items() if hid != failed]
+    assert other["story"] == "s_5"  # a digest of one is sent as the hit itself
+
+
 async def test_throttle_window_is_one_across_replicas(
     store: SQLiteStore, receiver: Receiver, session: aiohttp.ClientSession
 ) -> None:
