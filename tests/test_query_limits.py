@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from monitor import query as q
 from monitor.article import Article
-from monitor.errors import ConfigErrors
 from monitor.evaluate import MAX_HITS, Evaluator, Occ, Result, first_hits, near_pairs, union
 from monitor.rules import RuleSet
 from monitor.words import Tokens, find
+from tests.test_rules import errors_of as rule_file_errors
 
 BIG = {"big": [q.parse_alias(f"w{i}") for i in range(q.MAX_TERMS)]}
 
@@ -38,12 +38,7 @@ def nested_chains(levels: int) -> str:
 def errors_of(query: str, entities: dict[str, list[str]] | None = None) -> list[str]:
     """The error lines of a rule file holding one rule ``r`` with ``query`` on line 3."""
     doc = {"rules": [{"id": "r", "query": query}], **({"entities": entities} if entities else {})}
-    text = yaml.safe_dump(doc, width=10**9, default_style='"', sort_keys=False)
-    try:
-        RuleSet.from_source(text)
-    except ConfigErrors as exc:
-        return [str(e) for e in exc.errors]
-    return []
+    return rule_file_errors(yaml.safe_dump(doc, width=10**9, default_style='"', sort_keys=False))
 
 
 # ------------------------------------------------------------------------------------ limits
