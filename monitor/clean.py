@@ -110,12 +110,22 @@ _MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>|<!--")
 # libxml2's HTML parser checks each attribute of a tag against all the tag's others: one tag
 # with 50,000 attributes (600 KB) held it for 40 s. A start tag with more than MAX_ATTRIBUTES
 # loses them all before parsing (real tags hold a few dozen). _CROWDED finds such a tag by
-# its first MAX_ATTRIBUTES + 1 attributes (quoted values may hold "<" and ">"); _TAG_REST is
-# the rest of the tag from there. Possessive, so neither backtracks.
+# its first MAX_ATTRIBUTES + 1 attributes, read as HTML5 (and libxml2 2.14) reads them: names
+# run to whitespace, "/", ">" or "="; whitespace and "/" separate them, and after a quoted
+# value none is needed (a="1"b="2"); quoted values may hold "<" and ">". _TAG_REST is the
+# rest of the tag from there. Possessive, so neither backtracks.
 MAX_ATTRIBUTES = 256
-_ATTRIBUTE = r"""\s++[^\s"'<>/=]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s"'<>]++))?+"""
-_CROWDED = re.compile(rf"<([A-Za-z][^\s/<>]*+)(?:{_ATTRIBUTE}){{{MAX_ATTRIBUTES + 1}}}")
+_ATTRIBUTE = r"""[\s/]*+[^\s/>=]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s>]++))?+"""
+_CROWDED = re.compile(rf"<([A-Za-z][^\s/>]*+)(?:{_ATTRIBUTE}){{{MAX_ATTRIBUTES + 1}}}")
 _TAG_REST = re.compile(r"""(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
+# Elements whose content is text to the parser, never tags: scripts hold "<" aplenty
+# ("for(i=0;i<n;i++)..."), which must not be read as crowded tags and cut.
+_RAW_TEXT = "script|style|textarea|title|xmp|iframe|noembed|noframes|noscript"
+_SCAN = re.compile(
+    rf"<(?:((?i:{_RAW_TEXT}))(?=[\s/>])"
+    rf"|([A-Za-z][^\s/>]*+)(?:{_ATTRIBUTE}){{{MAX_ATTRIBUTES + 1}}})"
+)
+_RAW_CLOSE = {name: re.compile(rf"</{name}(?=[\s/>])", re.I) for name in _RAW_TEXT.split("|")}
 _LONG_TAG_CHARS = 2 * MAX_ATTRIBUTES  # an attribute takes two characters at least (" a")
 _INVISIBLE_BLOCKS = re.compile(r"<(script|style|template)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 # True when an element lies deeper than libxml2 reads without huge_tree (256 levels). The path
@@ -180,23 +190,42 @@ def thin_tags(html: str) -> str:
     """``html`` with every start tag holding more than :data:`MAX_ATTRIBUTES` attributes
     made a bare tag (``<p a0 a1 … a49999>`` becomes ``<p>``); ``html`` itself, the same
     object, when there is none. A bound on the parser's time, which grows with the square
-    of a tag's attributes."""
-    found = _CROWDED.search(html)
-    if found is None:
+    of a tag's attributes. The content of scripts, styles and the like is left as it is:
+    the parser reads no tags there."""
+    if _CROWDED.search(html) is None:  # nearly always: one pass, no raw text to mind
         return html
+    found = _SCAN.search(html)
     parts: list[str] = []
     pos = 0
+    thinned = False
     while found is not None:
-        parts += (html[pos : found.start()], f"<{found.group(1)}>")
-        rest = _TAG_REST.match(html, found.end())
-        if rest is not None:
-            pos = rest.end()
-        else:  # a quote left open: the tag ends at the next ">", if any
-            end = html.find(">", found.end())
-            pos = len(html) if end < 0 else end + 1
-        found = _CROWDED.search(html, pos)
+        start = found.start()
+        crowded = _CROWDED.match(html, start) if found.group(1) else found
+        if crowded is not None:
+            name = crowded.group(1) if found.group(1) else crowded.group(2)
+            parts += (html[pos:start], f"<{name}>")
+            pos = _tag_end(html, crowded.end())
+            thinned = True
+        raw = found.group(1)
+        if raw:  # skip to its end tag; with none, the rest of the page is its text
+            close = _RAW_CLOSE[raw.lower()].search(html, max(pos, found.end()))
+            end = len(html) if close is None else close.end()
+            parts.append(html[pos:end])
+            pos = end
+        found = _SCAN.search(html, pos)
+    if not thinned:
+        return html
     parts.append(html[pos:])
     return "".join(parts)
+
+
+def _tag_end(html: str, pos: int) -> int:
+    """Where the start tag whose attributes run on at ``pos`` ends (after its ">")."""
+    rest = _TAG_REST.match(html, pos)
+    if rest is not None:
+        return rest.end()
+    end = html.find(">", pos)  # a quote left open: the tag ends at the next ">", if any
+    return len(html) if end < 0 else end + 1
 
 
 def _line_breaks(text: str) -> str:
