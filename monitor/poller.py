@@ -439,6 +439,9 @@ async def poll_once(
             result = await poller.poll(feed, state)
         state.errors, state.last_error, state.last_status = 0, None, int(result.status)
         delay = _success_delay(feed, state, result)
+    except asyncio.CancelledError:  # cut at shutdown: nothing noted, the claim handed back
+        await asyncio.shield(_release(store, feed, owner))
+        raise
     except (FetchError, ParseError) as exc:
         result = PollResult("error")
         delay = _failure(poller, feed, state, exc)

@@ -8,15 +8,17 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from monitor.store.sqlite import SQLiteStore
-from tests.conftest import SEED_ARTICLE
+from monitor.store.redis import RedisStore
+from tests.conftest import SEED_ARTICLE, RedisServer
 from tests.e2e import Receiver, Site, eventually, running, serve
 
 
-async def test_polls_in_flight_are_cut_at_half_the_grace(tmp_path: Path) -> None:
+async def test_polls_in_flight_are_cut_at_half_the_grace(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
     """At stop, a poll of a feed that never answers (fetch timeout 60 s, grace 4 s) is cut
-    after half the grace, logged, and leaves the feed's state as it was; the deliveries
-    get the rest, and the daemon stops by itself."""
+    after half the grace, logged, leaves the feed's state as it was and hands its claim
+    back; the deliveries get the rest, and the daemon stops by itself."""
     asked = asyncio.Event()
 
     async def hang(_: web.Request) -> web.Response:
@@ -37,8 +39,9 @@ async def test_polls_in_flight_are_cut_at_half_the_grace(tmp_path: Path) -> None
         cfg.write_text(
             "feeds:\n"
             f"  - {{url: '{site.base}/feed.xml', name: wire, interval: 1s}}\n"
-            f"  - {{url: 'http://127.0.0.1:{bad.port}/feed', name: hanging, interval: 1s}}\n"
-            "rules: rules/\nstate_dir: state\nshutdown_grace: 4s\n"
+            f"  - {{url: 'http://127.0.0.1:{bad.port}/feed', name: hanging, interval: 60s}}\n"
+            "rules: rules/\nshutdown_grace: 4s\n"
+            f"redis: {{url: '{redis_server.url}', prefix: nm-stop}}\n"
             f"fetch: {{allow_private: ['127.0.0.1:{srv.port}', '127.0.0.1:{bad.port}'], "
             "timeout: 60s}\n"
             f"sinks: {{partner: {{type: webhook, url: '{receiver.url}'}}}}\n"
@@ -51,9 +54,14 @@ async def test_polls_in_flight_are_cut_at_half_the_grace(tmp_path: Path) -> None
                     return asked.is_set() and bool(receiver.requests)
 
                 await eventually(hanging_asked_and_hit_delivered)
-        async with SQLiteStore(tmp_path / "state" / "monitor.db") as store:
+        store = RedisStore.from_url(redis_server.url, "nm-stop")
+        try:
             state = await store.get_feed(f"http://127.0.0.1:{bad.port}/feed")
+            free = await store.claim_feed(f"http://127.0.0.1:{bad.port}/feed", "next", ttl=60)
+        finally:
+            await store.close()
     events = [e["event"] for e in logs]
     assert "polls cut short at shutdown; their feeds are polled again at start" in events
     assert "grace period over; pending deliveries stay stored for next start" not in events
     assert state is None or state.etag is None  # never answered: nothing noted of it
+    assert free  # the cut poll handed its claim back (its claim lasts the feed's 60 s interval)
