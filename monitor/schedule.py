@@ -60,11 +60,15 @@ def note_entries(meta: dict[str, Any], published: Iterable[float | None], now: f
 
     The first call also remembers how far back the feed is known (``meta["since"]``): to
     its oldest dated entry, or to now when it lists none older; from then on every entry
-    it publishes is seen at the next poll.
+    it publishes is seen at the next poll. Undated (or future-dated) entries tell nothing
+    of when they came, so a first read of only such entries counts as a week, as does a
+    state kept before ``since`` was (its ``recent`` reaches back as far as it knew).
     """
     times = [now if t is None or t > now else t for t in published]
     if "since" not in meta:
-        meta["since"] = round(min(times, default=now))
+        dated = [t for t in published if t is not None and t <= now]
+        known_before = "recent" in meta
+        meta["since"] = round(now - WEEK if known_before or not dated else min(dated))
     recent = [t for t in _floats(meta.get("recent")) if now - WEEK <= t <= now]
     recent += times
     recent = sorted(t for t in recent if t >= now - WEEK)[-RECENT_CAP:]

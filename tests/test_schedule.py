@@ -58,8 +58,20 @@ def test_note_entries_remembers_how_far_back_the_feed_is_known() -> None:
     s.note_entries(meta, [NOW - 40 * s.DAY], NOW + HOUR)
     assert meta["since"] == NOW - 30 * s.DAY
     undated: dict[str, Any] = {}
-    s.note_entries(undated, [None, None], NOW)
-    assert undated["since"] == NOW
+    s.note_entries(undated, [None, None, NOW + HOUR], NOW)  # undated or future: no age
+    assert undated["since"] == NOW - s.WEEK
+    assert s.entry_interval(undated, NOW, 60.0, s.WEEK) == pytest.approx(s.WEEK / 3)
+
+
+def test_a_state_from_before_since_counts_a_week() -> None:
+    """A feed known before ``since`` was kept is scheduled as it always was: its first
+    read after the upgrade, even with nothing new, does not shrink its week to the span
+    of what it remembers."""
+    meta: dict[str, Any] = {"recent": [NOW - HOUR, NOW - 2 * HOUR, NOW - 2 * HOUR]}
+    before = s.entry_interval(meta, NOW, 60.0, s.DAY)
+    s.note_entries(meta, [], NOW)
+    assert meta["since"] == NOW - s.WEEK
+    assert s.entry_interval(meta, NOW, 60.0, s.DAY) == before == s.DAY
 
 
 def test_note_entries_keeps_a_week_and_dates_undated_now() -> None:
