@@ -14,8 +14,10 @@ Promises:
   words get ``None``: too short to tell a story from a template.
 - :func:`exact_fingerprint` stands in for those short texts (the one- or two-sentence
   descriptions of most feeds): a 64-bit BLAKE2b hash of the lower-cased words of the title
-  and the text, so copies equal but for case, punctuation and spacing share it. The title is
-  part of it, since a site may give all its entries one description; a text of fewer than
+  and the text (numbers keep their sign) and of the publication day, so copies equal but for
+  case, punctuation and spacing share it. The title is part of it, since a site may give all
+  its entries one description, and the day, since a templated item may come back word for
+  word every day under a new URL; a text of fewer than
   :data:`MIN_EXACT_WORDS` words gets ``None`` (``"Read more"`` tells nothing). Random
   64-bit hashes lie within :data:`MAX_DISTANCE` bits of each other once in ~2·10¹²
   pairs, so the stores can index both kinds alike.
@@ -48,6 +50,7 @@ MULTIPLIER = 0x9E3779B97F4A7C15
 _LOW21 = (1 << 21) - 1
 _LOW42 = (1 << 42) - 1
 _WORD = re.compile(r"[^\W_]+")
+_EXACT_WORD = re.compile(r"[-+\u2212]?[0-9]+(?:[.,][0-9]+)*|[^\W_]+")  # "-5" is not "5"
 _CACHE_LIMIT = 200_000
 _word_hashes: dict[str, int] = {}
 
@@ -80,13 +83,14 @@ def fingerprint(text: str) -> int | None:
     return _majority(x.to_bytes(16 * n + 16, "little"), n + 1, total)
 
 
-def exact_fingerprint(title: str, text: str) -> int | None:
-    """A 64-bit hash of the lower-cased words of ``title`` and ``text``, or None when the
+def exact_fingerprint(title: str, text: str, day: str = "") -> int | None:
+    """A 64-bit hash of the lower-cased words of ``title`` and ``text`` (numbers with their
+    sign and decimals) and of ``day``, the publication date when known, or None when the
     text has fewer than :data:`MIN_EXACT_WORDS` words (see the module's promises)."""
-    words = _WORD.findall(text.lower())
+    words = _EXACT_WORD.findall(text.lower())
     if len(words) < MIN_EXACT_WORDS:
         return None
-    key = " ".join(_WORD.findall(title.lower())) + "\n" + " ".join(words)
+    key = " ".join(_EXACT_WORD.findall(title.lower())) + "\n" + " ".join(words) + "\n" + day
     digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8)
     return int.from_bytes(digest.digest(), "little")
 

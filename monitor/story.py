@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from monitor.article import Article
@@ -83,8 +84,16 @@ def story_keys(article: Article, *, near: bool = True) -> StoryKeys:
     if near:
         printed = fingerprint(article.text)
         if printed is None:
-            printed = exact_fingerprint(article.title, article.text)
+            day = _utc_day(article.published)
+            printed = exact_fingerprint(article.title, article.text, day)
     return StoryKeys(seen=key, story=story_id(loose_url(key)), fingerprint=printed)
+
+
+def _utc_day(when: datetime | None) -> str:
+    """The UTC date of ``when`` (``2026-11-28``), '' when unknown."""
+    if when is None:
+        return ""
+    return (when.astimezone(UTC) if when.tzinfo else when).date().isoformat()
 
 
 def loose_url(key: str) -> str:

@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor import simhash
+from monitor.article import Article
 from monitor.config import FeedConfig, FetchConfig
 from monitor.fetch import Fetcher, make_session
 from monitor.metrics import Metrics
@@ -34,6 +36,7 @@ from monitor.simhash import MAX_DISTANCE, MIN_WORDS, bands, distance, fingerprin
 from monitor.store.base import Store
 from monitor.store.redis import RedisStore
 from monitor.store.sqlite import SQLiteStore
+from monitor.story import story_keys
 from tests.conftest import RedisServer
 
 STORY = [
@@ -363,6 +366,25 @@ def test_exact_fingerprint_ignores_case_punctuation_and_spacing() -> None:
     assert simhash.exact_fingerprint("Allies disagree on OPCON", LEDE) != fp
     assert simhash.exact_fingerprint("Allies agree on OPCON", LEDE + " More soon.") != fp
     assert simhash.exact_fingerprint("Allies", "Read more about it on our website") is None
+    minus = "Temperatures fell to -5 degrees overnight in Seoul as the cold wave went on"
+    assert simhash.exact_fingerprint("Cold", minus + " and on.") != simhash.exact_fingerprint(
+        "Cold", minus.replace("-5", "5") + " and on."
+    )
+    assert simhash.exact_fingerprint("Allies agree on OPCON", LEDE, "2026-11-28") != fp
+
+
+def test_a_templated_item_back_the_next_day_is_another_story() -> None:
+    """The same title and short text under a new URL on another day (a daily template) is
+    another story; copies of the same day are one, whatever their time zones say."""
+    day1 = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)
+    same_instant = day1.astimezone(timezone(timedelta(hours=9)))  # 28 Nov in Seoul
+    keys = [
+        story_keys(
+            Article(title="Daily wrap", text=LEDE, url=f"https://a.example/{i}", published=p)
+        )
+        for i, p in enumerate([day1, same_instant, day1 + timedelta(days=1)])
+    ]
+    assert keys[0].fingerprint == keys[1].fingerprint != keys[2].fingerprint
 
 
 async def poll_feeds(
