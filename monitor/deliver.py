@@ -7,7 +7,8 @@ Promises:
   10 h, 10 h after the first attempt) with ±10 % jitter, or after the sink's ``Retry-After``;
   after the last attempt (or a permanent refusal such as Slack's 400) the hit moves to the
   sink's dead letters. The schedule lives in the store, so retries survive restarts.
-- 410 Gone disables the sink: its loop stops, ``/readyz`` and the ``sink_disabled`` metric
+- 410 Gone disables the sink: its loop sends nothing more (the pending gauge stays
+  current), ``/readyz`` and the ``sink_disabled`` metric
   show it, and the mark is stored with a fingerprint of the sink's config, so a restart with
   the same config stays disabled while a changed URL re-enables it. Its pending hits wait.
 - Each sink has its own loop, and within it up to ``concurrency`` attempts run at once: a
@@ -127,8 +128,12 @@ class Deliverer:
         """Deliver until ``stop`` is set, then make one last pass and finish what is in flight."""
         await self.restore(stop)
         async with asyncio.TaskGroup() as tg:
-            while not stop.is_set() and self.disabled is None:
-                if not await self.dispatch(tg):
+            while not stop.is_set():
+                # A disabled sink sends nothing, but its hits keep coming: the gauge says so.
+                sent = 0 if self.disabled is not None else await self.dispatch(tg)
+                if time.monotonic() >= self._gauged + GAUGE_EVERY:
+                    await self._gauge()
+                if not sent:
                     await self._sleep(stop)
             if self.disabled is None:
                 await self.dispatch(tg)
@@ -178,7 +183,7 @@ class Deliverer:
         for unit in self.units(due):
             self.inflight.update(p.hit_id for p in unit)
             tg.create_task(self._guarded(unit))
-        if due or time.monotonic() >= self._gauged + GAUGE_EVERY:  # idle: acks since, too
+        if due:
             await self._gauge()
         return len(due)
 
