@@ -60,6 +60,7 @@ RULES_POLL = 2.0
 STORE_CHECK = 10.0
 REDIS_CONNECTIONS = 64  # Redis answers in well under a millisecond: callers queue briefly
 REDIS_POOL_WAIT = 30.0  # longer means a connection is never handed back: fail, log, retry
+REDIS_SOCKET_TIMEOUT = 20.0  # our commands answer in milliseconds; scripts in well under 1 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +103,14 @@ async def open_store(config: Config, *, owner: bool = True) -> Store:
         # run far more store calls at once than a fixed pool holds (redis-py's default pool
         # raises "Too many connections" past 100, and a delivery sent but not acked then
         # goes out again).
+        # A Redis that hangs (not down: no answer) frees its connections after
+        # REDIS_SOCKET_TIMEOUT, rather than holding every one of them for good.
         pool = aioredis.BlockingConnectionPool.from_url(
-            config.redis.url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT
+            config.redis.url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=REDIS_POOL_WAIT,
+            socket_timeout=REDIS_SOCKET_TIMEOUT,
+            socket_connect_timeout=REDIS_SOCKET_TIMEOUT,
         )
         client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
         store: Store = RedisStore(
