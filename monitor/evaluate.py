@@ -15,7 +15,11 @@ Promises:
   occurrence lists, never by comparing every pair, and once per article for each NEAR of a
   rule however often it is asked for; an OR or entity of many terms finds them all in one
   pass over the field (:func:`monitor.words.locate`), stopping once its first occurrences
-  are known. Within the limits of :mod:`monitor.query`, no query takes a second on any text.
+  are known. Within the limits of :mod:`monitor.query`, the worst cases built so far take
+  under a second of matching, but not all of them of spans: an OR of ~580 small ANDs on a
+  page of single letters repeated takes ~9 s, as each AND sorts its children's lists in full
+  before cutting them to :data:`MAX_HITS` (a merge that stops there would bound it), and an
+  RE2 regex with a large counted repetition (``/a.{1000}z/``) can take seconds on 200 KB.
 - Word distance, for ``a NEAR/n b`` and ``a ONEAR/n b``: words are numbered 0, 1, 2… in each
   field, and the distance from an occurrence of one operand to a *later* occurrence of the
   other is (first word of the later one) − (last word of the earlier one). Adjacent words are
