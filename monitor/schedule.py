@@ -64,9 +64,10 @@ def note_entries(meta: dict[str, Any], published: Iterable[float | None], now: f
     of when they came, so a first read of only such entries counts as a week, as does a
     state kept before ``since`` was (its ``recent`` reaches back as far as it knew).
     """
-    times = [now if t is None or t > now else t for t in published]
+    given = list(published)  # read twice below
+    times = [now if t is None or t > now else t for t in given]
     if "since" not in meta:
-        dated = [t for t in published if t is not None and t <= now]
+        dated = [t for t in given if t is not None and t <= now]
         known_before = "recent" in meta
         meta["since"] = round(now - WEEK if known_before or not dated else min(dated))
     recent = [t for t in _floats(meta.get("recent")) if now - WEEK <= t <= now]
