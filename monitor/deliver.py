@@ -351,8 +351,11 @@ def _split_backlog(unit: list[Pending], window_start: float) -> tuple[list[Pendi
     folded into an earlier one (due before this one opened) and left over from its digest.
     A hit never folded is folded now, even one recorded before the window opened: another
     replica's first send may have opened it a moment ago."""
-    backlog = [p for p in unit if _folded(p) and p.next_at < window_start]
-    return [p for p in unit if p not in backlog], backlog
+    fold: list[Pending] = []
+    backlog: list[Pending] = []
+    for p in unit:
+        (backlog if _folded(p) and p.next_at < window_start else fold).append(p)
+    return fold, backlog
 
 
 _DIGEST_MARK = re.compile(r"\[digest (d_[0-9a-f]+)\]\Z")
