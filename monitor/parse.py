@@ -54,7 +54,7 @@ from monitor.article import MAX_TITLE_CHARS, Article
 from monitor.clean import html_text, html_to_text, looks_like_html
 from monitor.errors import ParseError
 from monitor.textnorm import normalize
-from monitor.urls import canonical_url, is_http_url
+from monitor.urls import canonical_url, is_http_url, is_plain_http_url
 
 MAX_HTML_CHARS = 1_000_000
 MAX_URL_CHARS = 8_192
@@ -282,7 +282,7 @@ def _unescaped(found: re.Match[str]) -> str:
 
 def _link(value: object, base: str) -> str:
     link = _text(value)
-    if not link or not base:
+    if not link or not base or is_plain_http_url(link):  # most links: urljoin gives it back
         return link
     return _joined(base, link)
 

@@ -17,6 +17,7 @@ and merging syndicated copies is the story stage's job, not this one's.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -81,6 +82,25 @@ _CACHED = 4096
 _CACHED_CHARS = 2048
 
 
+# An absolute http(s) URL that urlsplit and urlparse take apart, and urlunsplit and urlunparse
+# put back, as it is written: lower-case scheme, a host of ASCII letters, digits, dots and
+# hyphens (no userinfo, no IPv6 brackets, nothing for the IDNA check) with perhaps a port,
+# printable ASCII after it (urlsplit removes tabs and newlines), no ";" in the path (urlparse
+# splits params off at it) and no "?" or "#" with nothing after it (put back without them).
+# Most feed links are spelled so; each one is then answered without urlsplit.
+_PLAIN_HTTP = re.compile(
+    r"(https?)://([A-Za-z0-9.-]++)(:[0-9]*+)?+"
+    r"""(/[!-"$-:<->@-~]*+)?+(?:\?([!-"$-~]++))?+(?:#[!-~]++)?+"""
+)
+
+
+def is_plain_http_url(url: str) -> bool:
+    """True when ``url`` is an absolute http(s) URL with a host that urllib's split and
+    join functions give back unchanged: ``urljoin(base, url) == url`` whenever urljoin
+    takes ``base`` at all (it raises ValueError on a bad IPv6 literal)."""
+    return _PLAIN_HTTP.fullmatch(url) is not None
+
+
 def is_http_url(url: str) -> bool:
     """True for an absolute http(s) URL with a host; never javascript:, data:, file: etc."""
     return _is_http_url(url) if len(url) <= _CACHED_CHARS else _is_http_url.__wrapped__(url)
@@ -88,6 +108,11 @@ def is_http_url(url: str) -> bool:
 
 @lru_cache(maxsize=_CACHED)
 def _is_http_url(url: str) -> bool:
+    return _PLAIN_HTTP.fullmatch(url) is not None or _split_is_http_url(url)
+
+
+def _split_is_http_url(url: str) -> bool:
+    """:func:`is_http_url` by urlsplit, for any URL."""
     try:
         parts = urlsplit(url.strip())
         return parts.scheme.lower() in HTTP_SCHEMES and bool(parts.hostname)
@@ -119,6 +144,17 @@ def canonical_url(url: str, base: str | None = None) -> str:
 @lru_cache(maxsize=_CACHED)
 def _canonical_url(url: str, base: str | None) -> str:
     url = url.strip()
+    plain = None if base else _PLAIN_HTTP.fullmatch(url)
+    if plain is not None and plain.group(3) is None:  # a port is left to urlsplit's checks
+        # What _split_canonical_url makes of it, without urlsplit and urlunsplit.
+        scheme, host, path, query = plain.group(1, 2, 4, 5)
+        query = strip_tracking(query or "")
+        return f"{scheme}://{host.lower()}{path or '/'}{'?' if query else ''}{query}"
+    return _split_canonical_url(url, base)
+
+
+def _split_canonical_url(url: str, base: str | None) -> str:
+    """:func:`canonical_url` of a stripped ``url`` by urljoin and urlsplit, for any URL."""
     try:
         if base:
             url = urljoin(base.strip(), url)
