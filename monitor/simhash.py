@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import struct
+from itertools import compress
 
 BITS = 64
 BANDS = 4
@@ -47,12 +47,16 @@ SAMPLE = 4  # a power of two: a word is sampled when the low bits of its hash ar
 SAMPLE_FROM_WORDS = 400
 MASK = (1 << BITS) - 1
 MULTIPLIER = 0x9E3779B97F4A7C15
-_LOW21 = (1 << 21) - 1
-_LOW42 = (1 << 42) - 1
 _WORD = re.compile(r"[^\W_]+")
 _EXACT_WORD = re.compile(r"[-+\u2212]?[0-9]+(?:[.,][0-9]+)*|[^\W_]+")  # "-5" is not "5"
 _CACHE_LIMIT = 200_000
-_word_hashes: dict[str, int] = {}
+_word_digests: dict[str, bytes] = {}  # each word's 64-bit BLAKE2b hash, 8 bytes little-endian
+_GAP = bytes(8)  # the empty upper half of a hash's 128-bit lane
+_LOW64_LANES = int.from_bytes((b"\xff" * 8 + _GAP) * MAX_WORDS, "little")
+# 1 where a hash's low byte samples its shingle (SAMPLE divides 256), else 0.
+_SAMPLED = bytes(v % SAMPLE == 0 for v in range(256))
+# Bit j of every byte, MAX_WORDS bytes long: ``&`` with a shorter int has that int's length.
+_BYTE_BITS = [int.from_bytes(bytes([1 << j]) * MAX_WORDS, "little") for j in range(8)]
 
 
 def fingerprint(text: str) -> int | None:
@@ -68,19 +72,33 @@ def fingerprint(text: str) -> int | None:
     n = len(words)
     if n < MIN_WORDS:
         return None
-    spread = [0] * (2 * n)  # little-endian 64-bit halves: the hash, then an empty half
-    spread[::2] = _word_hashes_of(words)
-    a = int.from_bytes(struct.pack(f"<{2 * n}Q", *spread), "little")
-    b, c = a >> 128, a >> 256  # lane i holds word i+1's hash, word i+2's hash
-    x = a ^ ((b << 21) & _lanes(MASK ^ _LOW21, n)) ^ ((b >> 43) & _lanes(_LOW21, n))
-    x ^= ((c << 42) & _lanes(MASK ^ _LOW42, n)) ^ ((c >> 22) & _lanes(_LOW42, n))
-    x *= MULTIPLIER  # lane by lane: a 64-bit value times a 64-bit one fits in 128 bits
-    picked = _starts(a, n)
-    total = picked.bit_count()
-    if not total:
+    a, u, lanes = _shingle_lanes(_hashes(words))
+    if not lanes:
         return None
-    x &= picked * MASK  # the features' low 64 bits, in the picked lanes only
-    return _majority(x.to_bytes(16 * n + 16, "little"), n + 1, total)
+    # Lane i of u holds b << 21 ^ c << 42 (upper halves of a, b, c are zero), so its low
+    # 64 bits xor its high ones are the two rotations; the upper halves are left garbage.
+    x = (a ^ u ^ (u >> 64)) & (_LOW64_LANES >> 128 * (MAX_WORDS - lanes))
+    x *= MULTIPLIER  # lane by lane: a 64-bit value times a 64-bit one fits in 128 bits
+    return _majority(x.to_bytes(16 * lanes, "little"), lanes)
+
+
+def _shingle_lanes(hashes: list[bytes]) -> tuple[int, int, int]:
+    """``(a, u, lanes)``: lane i of ``a`` holds the hash of the first word ``a`` of the i-th
+    kept shingle ``a b c``, lane i of ``u`` holds ``b << 21 ^ c << 42``.
+
+    Long texts keep the shingles starting at one word in SAMPLE, chosen by the word's own
+    hash (the low byte of its digest: SAMPLE divides 256) so that every copy keeps the same
+    ones: a fraction of the cost, plenty of votes.
+    """
+    if len(hashes) < SAMPLE_FROM_WORDS:
+        a = int.from_bytes(_GAP.join(hashes), "little")
+        return a, (a >> 107) ^ (a >> 214), len(hashes) - 2  # the next lanes, shifted
+    keep = b"".join(hashes[:-2])[::8].translate(_SAMPLED)
+    firsts, seconds, thirds = (
+        _GAP.join(compress(h, keep)) for h in (hashes, hashes[1:], hashes[2:])
+    )
+    b, c = int.from_bytes(seconds, "little"), int.from_bytes(thirds, "little")
+    return int.from_bytes(firsts, "little"), (b << 21) ^ (c << 42), (len(firsts) + 8) // 16
 
 
 def exact_fingerprint(title: str, text: str, day: str = "") -> int | None:
@@ -103,14 +121,19 @@ _ASCII_WORDS = str.maketrans({i: " " for i in range(128) if not chr(i).isalnum()
 def _words(text: str) -> list[str]:
     """The first MAX_WORDS lower-cased words of the lines of at least MIN_LINE_WORDS."""
     words: list[str] = []
-    text = text.lower()  # first: "İ" becomes two characters
+    text = text.lower()  # first: "İ" becomes two characters, "K" (Kelvin) becomes ASCII
     ascii_only = text.isascii()
     if ascii_only:
         text = text.translate(_ASCII_WORDS)
     for line in text.split("\n"):
         if len(line) < MIN_LINE_CHARS:
             continue
-        found = line.split() if ascii_only else _WORD.findall(line)
+        if ascii_only:
+            found = line.split()
+        elif line.isascii():  # most lines of most non-English texts
+            found = line.translate(_ASCII_WORDS).split()
+        else:
+            found = _WORD.findall(line)
         if len(found) >= MIN_LINE_WORDS:
             words += found
             if len(words) >= MAX_WORDS:
@@ -119,40 +142,17 @@ def _words(text: str) -> list[str]:
     return words
 
 
-def _lanes(value: int, n: int) -> int:
-    """``value`` repeated in ``n`` 128-bit lanes."""
-    return int.from_bytes(value.to_bytes(16, "little") * n, "little")
-
-
-def _starts(a: int, n: int) -> int:
-    """Bit 0 of each lane set where a shingle starts and is kept.
-
-    Long texts keep the shingles starting at one word in SAMPLE, chosen by the word's own
-    hash so that every copy keeps the same ones: a fraction of the cost, plenty of votes.
-    """
-    ones = _lanes(1, n)
-    every = (1 << 128 * (n - 2)) - 1  # lanes 0 .. n-3: the full shingles
-    if n < SAMPLE_FROM_WORDS:
-        return ones & every
-    low = a & _lanes(SAMPLE - 1, n)
-    shift = 1
-    while shift < SAMPLE.bit_length() - 1:  # fold the low bits of each hash onto bit 0
-        low |= low >> shift
-        shift *= 2
-    return (ones ^ (low & ones)) & every
-
-
-def _majority(data: bytes, lanes: int, total: int) -> int:
+def _majority(data: bytes, total: int) -> int:
     """Bit ``8k + j`` set when more than half of the ``total`` features have it set.
 
-    ``data`` holds the features as 128-bit little-endian lanes, zero where not picked.
+    ``data`` holds the features as 128-bit little-endian lanes; their low 64 bits count.
     """
-    ones = int.from_bytes(b"\x01" * lanes, "little")
+    half = total // 2
     fp = 0
     for k in range(8):
         column = int.from_bytes(data[k::16], "little")  # byte k of every lane
-        for j in range(8):
-            if 2 * ((column >> j) & ones).bit_count() > total:
+        for j, bits in enumerate(_BYTE_BITS):
+            if (column & bits).bit_count() > half:
                 fp |= 1 << (8 * k + j)
     return fp
 
@@ -172,21 +172,24 @@ def to_hex(fp: int) -> str:
     return f"{fp:016x}"
 
 
-def _word_hashes_of(words: list[str]) -> list[int]:
-    """Each word's 64-bit BLAKE2b hash (cached across calls, the cache bounded)."""
-    cache = _word_hashes
+def _hashes(words: list[str]) -> list[bytes]:
+    """Each word's 64-bit BLAKE2b hash as 8 little-endian bytes (cached across calls, the
+    cache bounded)."""
+    cache = _word_digests
     try:
         return list(map(cache.__getitem__, words))
     except KeyError:
         pass
+    fresh = {word: _digest(word) for word in set(words).difference(cache)}
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
-    # Answered from a dict of this call's own: another thread may clear the cache meanwhile.
-    found: dict[str, int] = {}
-    for word in set(words):
-        known = cache.get(word)
-        if known is None:
-            digest = hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8)
-            known = cache[word] = int.from_bytes(digest.digest(), "little")
-        found[word] = known
-    return list(map(found.__getitem__, words))
+    cache.update(fresh)
+    try:
+        return list(map(cache.__getitem__, words))
+    except KeyError:  # another thread cleared the cache meanwhile: answer from our own
+        found = {word: _digest(word) for word in set(words)}
+        return list(map(found.__getitem__, words))
+
+
+def _digest(word: str) -> bytes:
+    return hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest()
