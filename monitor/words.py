@@ -111,6 +111,9 @@ def _ascii_fold_table() -> dict[int, str]:
 
 
 _ASCII_FOLD = str.maketrans(_ascii_fold_table())
+# The same for the bytes of ASCII text: ``bytes.translate`` indexes a table, quicker than the
+# dictionary look-ups of ``str.translate``.
+_ASCII_FOLD_BYTES = bytes(ord(_ASCII_FOLD.get(i, chr(i))) for i in range(128)) + bytes(128)
 # Folded ASCII text with its words blanked and its separators visible, to measure the gaps.
 _ASCII_GAPS = str.maketrans({i: " " if chr(i).isalnum() else "x" for i in range(128)})
 _ASCII_SEP = str.maketrans({i: " " for i in range(128) if not chr(i).isalnum()})
@@ -136,14 +139,32 @@ def fold_words(text: str) -> list[str]:
 
 def _fold_mixed(text: str, chars: str) -> list[str]:
     """:func:`fold_words` of ``text``, whose non-ASCII characters are ``chars``."""
+    return _fold_flat(text, chars)[0]
+
+
+def _fold_flat(text: str, chars: str) -> tuple[list[str], str]:
+    """:func:`fold_words` of ``text``, whose non-ASCII characters are ``chars``, and its
+    folded text with every separator a space, from which the words were split, when that
+    text is the original character for character (each non-ASCII character folded to one
+    ASCII character, a letter or digit exactly where the text has a word character): word
+    offsets can then be read from it as from folded ASCII text. Else ``""``."""
     if _HAS_MARK.search(chars):
-        return [fold(w) for w in WORD_MARKS_RE.findall(text)]
+        return [fold(w) for w in WORD_MARKS_RE.findall(text)], ""
     replaced = _replace_each(text, chars, _ascii_fold_of)
     if replaced is not None:
-        return replaced.translate(_ASCII_FOLD).split()
+        flat = replaced.translate(_ASCII_FOLD)
+        return flat.split(), flat if all(map(_aligned, set(chars))) else ""
     parts = _NON_ASCII_SPLIT.split(text)
     parts[1::2] = map(_fold_run, parts[1::2])
-    return "".join(parts).translate(_ASCII_FOLD).split()
+    return "".join(parts).translate(_ASCII_FOLD).split(), ""
+
+
+@cache
+def _aligned(c: str) -> bool:
+    """Whether ``c`` folds (as :func:`_fold_run` of it alone) to one ASCII character that is
+    a letter or digit exactly when ``c`` is part of a word (see :func:`_mask_of`)."""
+    folded = _ascii_fold_of(c)
+    return folded is not None and len(folded) == 1 and folded.isalnum() == (_mask_of(c) == "a")
 
 
 def _replace_each(text: str, chars: str, by: Callable[[str], str | None]) -> str | None:
@@ -218,12 +239,12 @@ class Tokens:
         if text.isascii():
             self._chars = ""
             self.pattern = WORD_RE
-            self._flat = text.translate(_ASCII_FOLD)
+            self._flat = text.encode("ascii").translate(_ASCII_FOLD_BYTES).decode("ascii")
             self.folded: list[str] = self._flat.split()
         else:
             self._chars = chars = non_ascii(text)
             self.pattern = WORD_MARKS_RE if _HAS_MARK.search(chars) else WORD_RE
-            self.folded = _fold_mixed(text, chars)
+            self.folded, self._flat = _fold_flat(text, chars)
         self._located: dict[str, list[int]] = {}
         self._padded: str | None = None
         self._calls = 0
@@ -302,10 +323,10 @@ class Tokens:
         if self._starts is None:
             text = self.text
             # Each non-ASCII word character as an ASCII letter, each separator as a space.
-            if not self._chars:
-                self._starts, self._ends = _ascii_offsets(text, self.folded)
+            if self._flat or not self._chars:
+                self._starts, self._ends = _ascii_offsets(self._flat, self.folded)
             elif (masked := _replace_each(text, self._chars, _mask_of)) is not None:
-                self._starts, self._ends = _ascii_offsets(masked)
+                self._starts, self._ends = _ascii_offsets(masked.translate(_ASCII_FOLD))
             else:
                 spans = [m.span() for m in self.pattern.finditer(self.text)]
                 self._starts = [s for s, _ in spans]
@@ -315,12 +336,14 @@ class Tokens:
     def span(self, first: int, last: int) -> tuple[int, int]:
         """Start offset of word ``first`` and end offset of word ``last``.
 
-        In ASCII text, until all offsets are known, each asked-for word's offsets come from
-        a scan for its whole-word occurrences (``" w "``) in the folded text, which has the
-        text's length, and its rank among its positions: a fired rule needs a few words'
-        offsets, not those of every word (~120 µs for a 5 KB article). Past
-        :data:`_LOCATED_WORDS` words, for a word with more than :data:`_LOCATED_OCCURRENCES`
-        occurrences, and in other text, every word's offsets are worked out at once.
+        In ASCII text (and text whose few non-ASCII characters each fold to one ASCII
+        character, see :func:`_fold_flat`), until all offsets are known, each asked-for
+        word's offsets come from a scan for its whole-word occurrences (``" w "``) in the
+        folded text, which has the text's length, and its rank among its positions: a fired
+        rule needs a few words' offsets, not those of every word (~120 µs for a 5 KB
+        article). Past :data:`_LOCATED_WORDS` words, for a word with more than
+        :data:`_LOCATED_OCCURRENCES` occurrences, and in other text, every word's offsets
+        are worked out at once.
         """
         if self._starts is None and self._flat and len(self._located) < _LOCATED_WORDS:
             start, end = self._located_start(first), self._located_start(last)
@@ -387,18 +410,18 @@ _LOCATED_OCCURRENCES = 64  # …and occurrences of one word (each costs a find a
 _SCANS_BEFORE_INDEX = 24  # a scan costs ~8 µs of 5 KB, an index of it ~100-250 µs
 
 
-def _ascii_offsets(text: str, words: list[str] | None = None) -> tuple[list[int], list[int]]:
-    """Start and end offsets of the words of ASCII ``text``, without a Python-level loop
-    (``words``, when given, are its folded words, whose lengths are those as written).
+def _ascii_offsets(flat: str, words: list[str] | None = None) -> tuple[list[int], list[int]]:
+    """Start and end offsets of the words of ``flat``, ASCII text folded by ``_ASCII_FOLD``
+    (so its separators are spaces), without a Python-level loop (``words``, when given,
+    are its words: ``flat.split()``).
 
     Folding ASCII is one character for one, so the text is an alternation of separator runs
     and words whose lengths ``str.split`` gives (the separator runs come from splitting the
     text with the roles of letters and separators swapped); the offsets are running sums.
     """
-    folded = text.translate(_ASCII_FOLD)
-    sizes = list(map(len, folded.split() if words is None else words))
-    gaps = list(map(len, folded.translate(_ASCII_GAPS).split()))
-    if not folded.startswith(" "):
+    sizes = list(map(len, flat.split() if words is None else words))
+    gaps = list(map(len, flat.translate(_ASCII_GAPS).split()))
+    if not flat.startswith(" "):
         gaps.insert(0, 0)
     n = len(sizes)
     lengths = [0] * (2 * n)
