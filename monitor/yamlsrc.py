@@ -44,7 +44,7 @@ class Pos:
     col: int
     quoted: bool = False
     block: bool = False
-    indent: int = 0
+    spread: bool = False  # a block scalar, or a plain one over several lines
 
 
 @dataclass(slots=True)
@@ -74,19 +74,50 @@ class Source:
     def text_pos(self, keypath: KeyPath, offset: int) -> tuple[int | None, int | None]:
         """Line and column of character ``offset`` inside the scalar at ``keypath``.
 
-        Exact for single-line plain and quoted scalars (the usual query); for block or folded
-        scalars it points at the right line when the text kept its newlines.
+        Exact for single-line plain and quoted scalars (the usual query). For block scalars
+        (``|``, ``>``, folded or not) and plain scalars over several lines, whose text has
+        no escapes, the n-th character of the value that is not a space, tab or newline is
+        the n-th such character of the source from where the text starts: what YAML folds
+        and de-indents is whitespace only. An offset at a space points at the next
+        character; one at the end, just past the last. Quoted scalars over several lines
+        (escapes, ``''``) are placed as if on one line.
         """
         p = self.positions.get(keypath)
         if p is None:
             return None, None
-        if p.block:
-            value = _get(self.data, keypath)
-            before = str(value)[:offset]
-            extra_lines = before.count("\n")
-            col = len(before) - (before.rfind("\n") + 1)
-            return p.line + 1 + extra_lines, p.indent + col + 1
+        if p.spread:
+            value = str(_get(self.data, keypath))
+            return self._aligned(p, value, offset)
         return p.line, p.col + (1 if p.quoted else 0) + offset
+
+    def _aligned(self, p: Pos, value: str, offset: int) -> tuple[int, int]:
+        """Where, in the source, the value's character at ``offset`` is (see text_pos)."""
+        wanted = _solid(value[:offset])
+        at_end = wanted >= _solid(value)
+        if at_end:
+            wanted -= 1  # the last character: the place is just past it
+        # A block scalar's text starts on the line after its header (``|``, ``>-``...).
+        line, col = (p.line, 0) if p.block else (p.line - 1, p.col - 1)
+        last = (p.line, p.col)
+        seen = 0
+        for index in range(line, len(self.lines)):
+            text = self.lines[index]
+            for c in range(col if index == line else 0, len(text)):
+                if text[c] in _BLANKS:
+                    continue
+                if seen == wanted:
+                    return index + 1, c + 1 + (1 if at_end else 0)
+                seen += 1
+                last = (index + 1, c + 1)
+        return last
+
+
+_BLANKS = " \t\r\n"
+
+
+def _solid(text: str) -> int:
+    """How many characters of ``text`` are not blanks (:data:`_BLANKS`)."""
+    return len(text) - sum(map(text.count, _BLANKS))
 
 
 def _get(data: Any, keypath: KeyPath) -> Any:
@@ -235,16 +266,13 @@ class _Builder:
         return _scalar(node, keypath, self.src)
 
     def pos(self, node: yaml.Node) -> Pos:
-        """Where ``node`` starts; for a block scalar (``|``, ``>``), also its indent."""
+        """Where ``node`` starts, and how its text is laid out from there."""
         mark = node.start_mark
         style = getattr(node, "style", None)
         block = style in ("|", ">")
-        indent = 0
-        if block and mark.line + 1 < len(self.src.lines):
-            first = self.src.lines[mark.line + 1]
-            indent = len(first) - len(first.lstrip(" "))
+        spread = block or (not style and node.end_mark.line > mark.line)
         quoted = style in ("'", '"')
-        return Pos(mark.line + 1, mark.column + 1, quoted=quoted, block=block, indent=indent)
+        return Pos(mark.line + 1, mark.column + 1, quoted=quoted, block=block, spread=spread)
 
     def mapping(self, node: yaml.MappingNode, keypath: KeyPath, aliased: bool) -> dict[str, Any]:
         """A mapping's keys as strings; a duplicate or non-scalar key is an error."""

@@ -116,3 +116,35 @@ def test_key_labels_stay_on_one_line() -> None:
     assert yamlsrc.key_label(("sinks", "a\nb", "url")) == "sinks['a\\nb'].url"
     assert yamlsrc.key_label(("", 0)) == "[''][0]"
     assert yamlsrc.key_label(("feeds", 2, "interval")) == "feeds[2].interval"
+
+
+QUERY_LAYOUTS = {
+    "folded": ("query: >-\n      korea AND\n      (control OR\n      x AND)\n", "6:9"),
+    "folded, kept": ("query: >\n      korea AND\n\n      x AND\n", "6:9"),
+    "literal": ("query: |\n      korea AND\n        (control OR x AND)\n", "5:23"),
+    "plain over lines": ("query: korea AND\n      (control OR\n      x AND)\n", "5:9"),
+    "one line": ("query: korea AND (x AND)\n", "3:25"),
+    "quoted": ("query: 'korea AND (x AND)'\n", "3:26"),
+}
+
+
+@pytest.mark.parametrize("layout", QUERY_LAYOUTS)
+def test_query_errors_point_into_the_query_however_it_is_laid_out(
+    tmp_path: Path, layout: str
+) -> None:
+    """A query error is at its token's line and column in a folded (``>``), literal (``|``)
+    or plain multi-line query too, not counted as if the text were on one line."""
+    query, place = QUERY_LAYOUTS[layout]
+    write(tmp_path, f"rules:\n  - id: a\n    {query}", name="r.yml")
+    with pytest.raises(ConfigError) as info:
+        RuleSet.from_files([tmp_path])
+    message = "error: 'AND' needs a term on its right"
+    assert str(info.value) == f"{tmp_path / 'r.yml'}:{place}: {message}"
+
+
+def test_an_offset_past_a_folded_query_is_just_past_its_last_character(tmp_path: Path) -> None:
+    """The end of a folded value is placed after its last character, not at the next key."""
+    src = yamlsrc.load(write(tmp_path, "q: >-\n  a b\n  cd\n\nnext: 1\n"))
+    assert src.text_pos(("q",), len("a b cd")) == (3, 5)
+    assert src.text_pos(("q",), 2) == (2, 5)  # "b"
+    assert src.text_pos(("q",), 4) == (3, 3)  # "c", after the fold
