@@ -21,6 +21,7 @@ from monitor.hit import Hit, hit_id
 from monitor.store.base import FeedState, Pending
 from monitor.store.redis import RedisStore
 from monitor.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from tests.e2e import eventually
 
 PREFIX = "nm-test"
 AnyStore = SQLiteStore | RedisStore
@@ -855,3 +856,37 @@ async def test_the_daemons_redis_store_queues_calls_beyond_its_pool(
         await store.close()
     assert results == [set(k) for k in keys]
     assert opened <= REDIS_CONNECTIONS
+
+
+async def test_a_pool_busy_with_work_still_answers_the_ping(redis_server: Any) -> None:
+    """Every connection of the pool held by work (here blocking reads) is a busy Redis,
+    not a lost one: the ping (/readyz, store_up) answers at once over a connection of its
+    own, where it waited for the pool past its 2 s deadline and read as Redis down."""
+    pool = aioredis.BlockingConnectionPool.from_url(redis_server.url, max_connections=2)
+    client = aioredis.Redis.from_pool(pool)
+    store = RedisStore(client, PREFIX, owns_client=True)
+    busy = [asyncio.create_task(client.blpop([f"{PREFIX}:never:{i}"], timeout=3)) for i in (1, 2)]
+    try:
+
+        async def all_in_use() -> bool:
+            """both connections of the pool are taken by the blocking reads"""
+            return len(pool._in_use_connections) == 2  # type: ignore[attr-defined]
+
+        await eventually(all_in_use, within=3.0)
+        await asyncio.wait_for(store.ping(), 2.0)
+        assert not any(task.done() for task in busy)  # the pool was still all in use
+    finally:
+        await asyncio.gather(*busy, return_exceptions=True)  # their reads time out
+        await store.close()
+
+
+async def test_the_ping_says_when_redis_is_gone(redis_server: Any) -> None:
+    """The ping's own connections still tell a stopped Redis: MonitorError, not an answer."""
+    store = RedisStore.from_url(redis_server.url, PREFIX)
+    try:
+        await store.ping()
+        redis_server.stop()
+        with pytest.raises(MonitorError):
+            await asyncio.wait_for(store.ping(), 5.0)
+    finally:
+        await store.close()

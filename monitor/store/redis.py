@@ -234,6 +234,7 @@ class RedisStore:
         self.hit_ttl = hit_ttl
         self.lease = lease
         self.owns_client = owns_client
+        self._pinger: aioredis.Redis | None = None  # see ping
         self._record = client.register_script(RECORD)
         self._touch = client.register_script(TOUCH)
         self._claim = client.register_script(CLAIM)
@@ -254,14 +255,33 @@ class RedisStore:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def ping(self) -> None:
-        """Raise :class:`MonitorError` when Redis does not answer."""
+        """Raise :class:`MonitorError` when Redis does not answer.
+
+        The ping goes over connections of its own (two at most), not the client's pool: a
+        pool whose every connection is busy with work, callers queueing for one, is a busy
+        Redis, not a lost one, and must not make the daemon unready (``/readyz`` and the
+        ``store_up`` metric ask with a 2 s deadline).
+        """
+        if self._pinger is None:
+            pool = self.client.connection_pool
+            self._pinger = aioredis.Redis.from_pool(  # closing it closes its pool
+                aioredis.BlockingConnectionPool(
+                    connection_class=pool.connection_class,
+                    max_connections=2,
+                    **pool.connection_kwargs,
+                )
+            )
         try:
-            await self.client.ping()
+            await self._pinger.ping()
         except (RedisError, OSError) as exc:
             raise MonitorError(f"redis unreachable: {exc}") from exc
 
     async def close(self) -> None:
-        """Close the client if this store made it (``from_url``); a passed-in one stays open."""
+        """Close the client if this store made it (``from_url``); a passed-in one stays open.
+        The ping's own connections are closed either way."""
+        pinger, self._pinger = self._pinger, None
+        if pinger is not None:
+            await pinger.aclose()
         if self.owns_client:
             self.owns_client = False  # closing twice is harmless
             await self.client.aclose()
