@@ -1,4 +1,4 @@
-"""The rule query language: tokenizer and parser into a small AST.
+r"""The rule query language: tokenizer and parser into a small AST.
 
 Grammar (operators are upper-case only; lower-case ``and``/``or``/``not`` are words)::
 
@@ -23,6 +23,26 @@ characters, :data:`MAX_TERMS` terms counting every alias of every entity it name
 chain, and :data:`MAX_DEPTH` levels of nesting whatever nests (groups, NOT, field scopes,
 NEAR chains, AND inside OR).
 Beyond one of them it is a :class:`QueryLimitError`.
+
+A regex is bounded too, by what makes RE2 slow. RE2 runs in time linear in the text, but
+the factor is the pattern's: its DFA keeps one state per set of pattern positions alive,
+so ``a.{1000}z`` (a thousand ``.`` copies, any of which may be live) has more states than
+its memory budget holds on a text such as random ``a``/``z``/space, and RE2 then falls
+back to its NFA, which steps every live copy at every byte. Measured on a 200 KB field
+(2-core VM, the evaluator's first 1,000 matches): ``a.{1000}z`` 4.7 s,
+``(\w+\s){500}x`` 5.4 s, ``a.{200}z`` 1.0-1.3 s, ``a.{100}z`` and ``a\w{100}z`` 0.2-0.45 s,
+``a.{20}z`` 0.1 s, ``a{1000}`` on a page of ``a`` 1.9 s — time follows the number of class
+positions and copied characters once RE2 has expanded counted repetitions
+(:func:`regex_width`), whatever the unit repeated. Program size does not:
+``\pL`` alone is 1,200 instructions, and an alternation of 2,000 words 12,000, matched in
+0.04 s at worst because RE2's automaton for literals stays small. So a regex may have
+at most :data:`MAX_REGEX_WIDTH` (100) such positions, which keeps the worst case measured
+under 0.5 s while dates, tickers, ``\bCVE-\d{4}-\d{4,7}\b`` (11), ``\d{1,3}(,\d{3})*``
+(6) and word lists (0) stay far below it. Each regex gets :data:`REGEX_MAX_MEM` (2 MiB,
+RE2's default is 8) for its program and DFA caches: it bounds the memory hostile text can
+make a rule set of many regexes hold, costs realistic regexes nothing measurable, and a
+larger budget only makes the hostile case thrash longer before the fallback (``a.{100}z``
+0.75 s at 32 MiB). A regex whose program does not fit is a :class:`QueryLimitError` too.
 """
 
 from __future__ import annotations
@@ -47,6 +67,8 @@ MAX_QUERY_CHARS = 20_000
 MAX_TERMS = 10_000  # entities hold the long lists: each alias counts
 MAX_NEAR_OPERANDS = 10
 MAX_NEARS = 100  # NEAR and ONEAR operators in one query
+MAX_REGEX_WIDTH = 100  # see regex_width; ~0.4 s at worst on a 200 KB field
+REGEX_MAX_MEM = 2 << 20  # RE2's budget per regex for its program and DFA caches
 SCOPES = ("title", "body")
 METAS = ("site", "source", "lang")
 FIELDS = (*SCOPES, *METAS, "case")
@@ -269,13 +291,103 @@ def _compile_regex(pattern: str, offset: int) -> Any:
         raise QueryError("empty regex", offset)
     options = re2.Options()
     options.log_errors = False
+    options.max_mem = REGEX_MAX_MEM
     try:
-        return re2.compile(pattern, options)
+        compiled = re2.compile(pattern, options)
     except re2.error as exc:
         detail = exc.args[0] if exc.args else "invalid"
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", "replace")
+        if "pattern too large" in detail:
+            raise QueryLimitError(
+                f"regex is too large: its RE2 program does not fit in {REGEX_MAX_MEM >> 20} MiB",
+                offset,
+            ) from None
         raise QueryError(f"bad regex: {detail}", offset) from None
+    width = regex_width(pattern)
+    if width > MAX_REGEX_WIDTH:
+        raise QueryLimitError(
+            f"regex is too slow to match: {width:,} classes and repeated characters, counting "
+            f"each copy a {{n,m}} makes; the limit is {MAX_REGEX_WIDTH} "
+            "(for words within a distance use NEAR; else + or * rather than a large {n,m})",
+            offset,
+        )
+    return compiled
+
+
+# One RE2 syntax element per match: \Q…\E, an escape, a class, flags, a group's opening, a
+# counted repetition (its numbers in groups 1-3), or any other single character. The class
+# loop is possessive, so no pattern makes this scan backtrack.
+_RX_TOKEN = re.compile(
+    r"\\Q.*?(?:\\E|\Z)|\\[pPx]\{[^}]*\}|\\[pP].|\\.|"
+    r"\[\^?\]?(?:\[:[^\]]*:\]|\\[pPx]\{[^}]*\}|\\.|[^\]])*+\]|"
+    r"\(\?[a-zA-Z-]*\)|\((?:\?(?:P?<[^>]*>|[a-zA-Z-]*:))?|\{(\d+)(?:(,)(\d*))?\}|.",
+    re.S,
+)
+_CLASS_ESCAPES = frozenset("pPdDsSwWC")
+_ZERO_WIDTH = frozenset({"^", "$", r"\b", r"\B", r"\A", r"\z"})
+
+
+def regex_width(pattern: str) -> int:
+    r"""The cost measure :data:`MAX_REGEX_WIDTH` bounds: the character positions of an RE2
+    ``pattern`` that can match at many places of a text at once. A class (``.``, ``\w``,
+    ``[a-z]``, ``\pL``) counts one, and anything inside a counted repetition counts once per
+    copy RE2 makes of it (``x{n,m}`` makes m copies, ``x{n,}`` n; nested ones multiply).
+    Literal characters outside ``{n,m}`` count nothing: whatever their number (an
+    alternation of a thousand words), RE2's automaton for them stays small."""
+    stack = [_Width()]  # one per group open at this point of the pattern
+    for tok in _RX_TOKEN.finditer(pattern):
+        text = tok.group()
+        width = stack[-1]
+        if tok.group(1) is not None:
+            low, comma, high = tok.group(1, 2, 3)
+            width.repeat(int(high) if high else max(int(low), 1) if comma else int(low))
+        elif text.startswith("(") and not text.endswith(")"):
+            stack.append(_Width())
+        elif text == ")" and len(stack) > 1:
+            stack.pop()
+            stack[-1].add(width.classes, width.literals)
+        elif text == "|":
+            width.last = None
+        elif text not in "*+?" and not text.startswith("(?"):  # quantifiers and (?i) add nothing
+            width.add(*_atom_width(text))
+    return stack[0].classes
+
+
+@dataclass(slots=True)
+class _Width:
+    """Classes and literals (outside counted repetitions) read so far in one group, and
+    those of its last element, the one a quantifier applies to."""
+
+    classes: int = 0
+    literals: int = 0
+    last: tuple[int, int] | None = None
+
+    def add(self, classes: int, literals: int) -> None:
+        self.classes += classes
+        self.literals += literals
+        self.last = classes, literals
+
+    def repeat(self, copies: int) -> None:
+        if self.last is not None:
+            classes, literals = self.last
+            self.classes -= classes
+            self.literals -= literals
+            self.add((classes + literals) * copies, 0)
+
+
+def _atom_width(text: str) -> tuple[int, int]:
+    """(classes, literals) of one element that is not a group, quantifier or alternation."""
+    if text in _ZERO_WIDTH:
+        return 0, 0
+    if text == "." or (text[0] == "[" and len(text) > 1):
+        return 1, 0
+    if text[0] == "\\" and len(text) > 1:
+        if text[1] == "Q":
+            return 0, len(text.removesuffix(r"\E")) - 2
+        if text[1] in _CLASS_ESCAPES:
+            return 1, 0
+    return 0, 1
 
 
 def _lex_entity(query: str, i: int, tokens: list[Token]) -> int:

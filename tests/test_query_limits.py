@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 
 import pytest
 import yaml
@@ -17,6 +18,7 @@ from monitor.article import Article
 from monitor.evaluate import MAX_HITS, Evaluator, Occ, Result, first_hits, near_pairs, union
 from monitor.rules import RuleSet
 from monitor.words import Tokens, find
+from tests.test_cli import cli, config_with
 from tests.test_rules import errors_of as rule_file_errors
 
 BIG = {"big": [q.parse_alias(f"w{i}") for i in range(q.MAX_TERMS)]}
@@ -119,6 +121,127 @@ def test_entity_too_big_for_a_query_is_located_at_its_use() -> None:
     (error,) = errors_of("x OR @huge", {"huge": aliases})
     assert error.startswith("<string>:")
     assert ":3:18: error: rule 'r': query has more than 10,000 terms" in error
+
+
+# ------------------------------------------------------------------------------------ regexes
+
+SLOW = "regex is too slow to match"
+REGEX_HINT = "(for words within a distance use NEAR; else + or * rather than a large {n,m})"
+WORDS = [f"{w}{i}" for i in range(300) for w in ("minister", "Summit")][:300]
+REALISTIC = [
+    r"/colou?r/",
+    r"/\bCVE-\d{4}-\d{4,7}\b/",
+    r"/\d{1,3}(,\d{3})*/",
+    r"/\$\d{1,3}(,\d{3})*(\.\d+)? (million|billion)/",
+    r"/\b\d{4}-\d{2}-\d{2}\b/",
+    r"/\b\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4}\b/",
+    r"/\b(?:NYSE|NASDAQ): ?[A-Z]{1,5}\b/",
+    r"/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/",
+    r"/\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b/",
+    r"/\p{Lu}\p{Ll}+ \p{Lu}\p{Ll}+/",
+    r"/[\w.+-]+@[\w-]+\.[\w.]+/",
+    r"/https?:\/\/[^\s]+/",
+    r"/(?i)\bkorea\b.{0,60}\bcontrol\b/",
+    "/(?i)\\b(?:" + "|".join(WORDS) + ")\\b/",
+    "/\\b(" + "|".join(f"{w}{i}" for i in range(1500) for w in ("x",)) + ")\\b/",
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "offset", "width"),
+    [
+        (r"/a.{1000}z/", 0, 1000),
+        (r"/(\w+\s){500}x/", 0, 1000),
+        (r"korea AND /a.{101}z/", 10, 101),
+        (r"/a.{50}b.{51}z/", 0, 101),
+        ("/a" + "." * 101 + "z/", 0, 101),
+        (r"/((a.{9}){10}){2}/", 0, 200),
+        (r"/(?:\w+\s+){51}/", 0, 102),
+        (r"/(?:ab|cd){26}/", 0, 104),
+        ("/a{1000}/", 0, 1000),
+        (r"x OR (y AND NOT /\d{4}[a-z]{2,200}/)", 16, 204),
+    ],
+)
+def test_slow_regex_is_a_limit_error_at_the_regex(query: str, offset: int, width: int) -> None:
+    """A regex whose classes and counted repetitions exceed MAX_REGEX_WIDTH (a large
+    {n,m}, nested ones, or classes written out one by one) is a QueryLimitError at its
+    opening '/', naming its width and the limit."""
+    with pytest.raises(q.QueryLimitError) as info:
+        q.parse(query)
+    assert info.value.offset == offset
+    assert info.value.message == (
+        f"{SLOW}: {width:,} classes and repeated characters, counting each copy a {{n,m}} "
+        f"makes; the limit is {q.MAX_REGEX_WIDTH} {REGEX_HINT}"
+    )
+
+
+@pytest.mark.parametrize("query", [*REALISTIC, r"/a.{100}z/", r"/(a.{9}){10}z/", "/a{100}/"])
+def test_realistic_regexes_and_those_at_the_limit_parse(query: str) -> None:
+    """News regexes (dates, amounts, tickers, CVE ids, names, proximity, lists of hundreds
+    of words) stay well within the limit, and regexes right at it parse."""
+    node = q.parse(query)
+    assert isinstance(node, q.Regex)
+    assert node.regex.options.max_mem == q.REGEX_MAX_MEM
+
+
+@pytest.mark.parametrize(
+    ("pattern", "width"),
+    [
+        (r"colou?r", 0),
+        (r"(?i)\b(?:alpha|beta|gamma)\b", 0),
+        (r"\p{Lu}\p{Ll}+", 2),
+        (r"\bCVE-\d{4}-\d{4,7}\b", 11),
+        (r"\d{1,3}(,\d{3})*", 6),
+        (r"[a-z]{2,}", 2),
+        (r"x{0}", 0),
+        (r"(?P<x>a|b){10}", 20),
+        (r"(?i:ab){5}", 10),
+        (r"(a.{9}){10}z", 100),
+        (r"[]a]{3}", 3),
+        (r"[[:alpha:]\]]{4}", 4),
+        (r"\x{41}{3}\x42{2}", 5),
+        (r"\Qa.b\E{3}", 9),
+        (r"a\{3}x{,5}", 0),
+        (r"a(?:\b){1000}z", 0),
+        (r"(?:a*b*c*){33}", 99),
+    ],
+)
+def test_regex_width(pattern: str, width: int) -> None:
+    """Classes count one each and everything in a counted repetition once per copy (nested
+    ones multiplied); literals outside {n,m}, zero-width assertions and quantifiers other
+    than {n,m} add nothing; escapes, classes and \\Q...\\E are read as RE2 reads them."""
+    assert q.regex_width(pattern) == width
+
+
+def test_regex_too_large_for_its_memory_is_a_limit_error() -> None:
+    """A regex whose RE2 program does not fit in REGEX_MAX_MEM is a QueryLimitError at it."""
+    with pytest.raises(q.QueryLimitError) as info:
+        q.parse(r"a OR /[\pL\pN\pM\pS\pP]{100}/")
+    assert info.value.offset == 5
+    assert info.value.message == "regex is too large: its RE2 program does not fit in 2 MiB"
+
+
+def test_slow_regex_in_a_rule_file_is_one_located_error() -> None:
+    """A rule file with a slow regex gives one error at the regex, naming rule and limit."""
+    (error,) = errors_of(r"korea AND /a.{1000}z/")
+    assert error.startswith(f"<string>:3:23: error: rule 'r': {SLOW}: 1,000 classes"), error
+    assert error.endswith(f"the limit is {q.MAX_REGEX_WIDTH} {REGEX_HINT}")
+
+
+def test_check_refuses_slow_regexes_and_accepts_realistic_ones(tmp_path: Path) -> None:
+    """`news-monitor check` on a rules file exits 1 with one path:line:col line for each
+    slow regex, and says nothing about the realistic ones beside them."""
+    good = [{"id": f"ok{i}", "query": query} for i, query in enumerate(REALISTIC[:13])]
+    bad = [{"id": "dots", "query": "/a.{1000}z/"}, {"id": "words", "query": r"x /(\w+\s){500}x/"}]
+    rules = yaml.safe_dump({"rules": [*good, *bad]}, width=10**9, sort_keys=False)
+    result = cli("check", "-c", str(config_with(tmp_path, rules)))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, lines
+    path = f"{tmp_path}/rules/main.yml"
+    dots = rules.splitlines().index("- id: dots") + 2
+    assert lines[0].startswith(f"{path}:{dots}:10: error: rule 'dots': {SLOW}: 1,000 "), lines
+    assert lines[1].startswith(f"{path}:{dots + 2}:12: error: rule 'words': {SLOW}: 1,000 ")
 
 
 # --------------------------------------------------------------------------------- hostile text
