@@ -55,6 +55,10 @@ def cases() -> Iterator[Case]:
     yield "AND of 4-word phrases", fit([f'"{g}"' for g in grams], " "), mixed, {}
     groups = [f"({x} {y})" for x, y in itertools.combinations(words, 2)]
     yield "OR of (word word) groups", fit(groups, " OR "), cycle, {}
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    alphabet = (" ".join(letters) + " ") * (MAX_FIELD_CHARS // (2 * len(letters)) + 1)
+    ands = ["(" + " ".join(rng.sample(letters, 8)) + ")" for _ in range(q.MAX_QUERY_CHARS)]
+    yield "OR of ANDs of 8 letters, letters", fit(ands, " OR "), alphabet[:MAX_FIELD_CHARS], {}
     regexes = [f"/[ab] [ab]{{{i % 20}}} z{i}/" for i in range(3000)]
     yield (
         "OR of regexes that never match",

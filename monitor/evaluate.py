@@ -15,11 +15,16 @@ Promises:
   occurrence lists, never by comparing every pair, and once per article for each NEAR of a
   rule however often it is asked for; an OR or entity of many terms finds them all in one
   pass over the field (:func:`monitor.words.locate`), stopping once its first occurrences
-  are known. Within the limits of :mod:`monitor.query`, the worst cases built so far take
-  under a second of matching, but not all of them of spans: an OR of ~580 small ANDs on a
-  page of single letters repeated takes ~9 s, as each AND sorts its children's lists in full
-  before cutting them to :data:`MAX_HITS` (a merge that stops there would bound it), and an
-  RE2 regex with a large counted repetition (``/a.{1000}z/``) can take seconds on 200 KB.
+  are known. An AND, OR or NEAR takes its kids' sorted lists only as far as its first
+  :data:`MAX_HITS` per field need (:func:`union`), so its work is about what it keeps (with
+  the repeats of those occurrences in other kids), not what its kids hold. Within the limits
+  of :mod:`monitor.query`, the worst cases built so far (``bench/hostile_match.py``) take
+  under a second of matching and under 3 s of spans: an OR of ~950 ANDs of 8 letters on a
+  page of single letters repeated still keeps 2,000 occurrences for each AND (2.4 s; 9 s
+  when each AND sorted its kids' lists in full). A regex is held by
+  :data:`monitor.query.MAX_REGEX_WIDTH` to at most 100 classes and characters copied by
+  ``{n,m}``, which keeps RE2 under about 0.5 s on a 200 KB field (``/a.{1000}z/``, 4.7 s,
+  is refused); a query of many such regexes can still add up to seconds.
 - Word distance, for ``a NEAR/n b`` and ``a ONEAR/n b``: words are numbered 0, 1, 2… in each
   field, and the distance from an occurrence of one operand to a *later* occurrence of the
   other is (first word of the later one) − (last word of the earlier one). Adjacent words are
@@ -37,9 +42,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache, partial
-from itertools import accumulate, chain, compress, pairwise, repeat
+from heapq import merge
+from itertools import accumulate, chain, compress, groupby, islice, pairwise, repeat
 from operator import add, itemgetter, lt, or_, sub
 from typing import Any
 
@@ -311,6 +317,7 @@ def _occurrences(toks: Tokens, f: int, found: list[int], width: int) -> list[Occ
 
 _FEW_OCCURRENCES = 64
 _FEW_LISTS = 8
+_SORT_OCCURRENCES = 4 * MAX_HITS  # fewer left after the cut are sorted, not merged
 _BATCH = 16  # an OR or entity with this many terms finds them together
 
 
@@ -364,19 +371,70 @@ def union(results: Sequence[Result]) -> Result:
     when none holds.
 
     Results are often the very same list (one term's cached occurrences, ANDed or ORed
-    again and again), so each distinct list is merged once.
+    again and again), so each distinct list is merged once. Few occurrences in all are
+    sorted together; more are taken field by field, as far as the first MAX_HITS need
+    (:func:`_first_distinct`), so an OR of hundreds of ANDs on a page of their words costs
+    about what it keeps, not what its kids hold.
     """
     held = [r for r in results if r is not None]
     if len(held) > _FEW_LISTS:
         held = list({id(r): r for r in held}.values())
     if len(held) < 2:
         return held[0] if held else None
-    if sum(map(len, held)) <= _FEW_OCCURRENCES:
+    total = sum(map(len, held))
+    if total <= _FEW_OCCURRENCES:
         return sorted(set().union(*held))
-    if len(held) <= _FEW_LISTS:
-        # Sorting the sum of a few sorted lists merges them; a repeat is next to its twin.
-        return first_hits(list(dict.fromkeys(sorted(chain.from_iterable(held)))))
-    return first_hits(sorted(set().union(*held)))
+    if total <= MAX_HITS:
+        # Sorting the sum of sorted lists merges them; a repeat is next to its twin.
+        return list(dict.fromkeys(sorted(chain.from_iterable(held))))
+    cuts = [bisect_left(r, (1,)) for r in held]
+    title = [r[:cut] for r, cut in zip(held, cuts, strict=True) if cut]
+    body = [r[cut:] for r, cut in zip(held, cuts, strict=True) if cut < len(r)]
+    return _first_distinct(title) + _first_distinct(body)
+
+
+def _first_distinct(parts: list[list[Occ]]) -> list[Occ]:
+    """The first MAX_HITS distinct occurrences of the sorted lists ``parts`` (one field's).
+
+    Each list's first few are sampled, twice as many each time until the sample holds
+    MAX_HITS distinct (or all there is): the answer ends where they do at the latest, so
+    every list is cut there. What is left is sorted when it is little; otherwise (lists
+    crowding different stretches of the field) merged, stopping at MAX_HITS distinct. So
+    the work is about what the answer needs, with the repeats of its occurrences in other
+    lists, however long the lists are.
+    """
+    if sum(map(len, parts)) <= _SORT_OCCURRENCES:
+        return _sorted_distinct(parts)[:MAX_HITS]
+    size, longest = MAX_HITS // len(parts) + 1, max(map(len, parts))
+    while True:
+        sample = _sorted_distinct([part[:size] for part in parts])
+        if len(sample) >= MAX_HITS or size >= longest:
+            break
+        size *= 2
+    if size >= longest:
+        return sample[:MAX_HITS]
+    last = sample[MAX_HITS - 1]
+    parts = [part[: bisect_right(part, last)] for part in parts]
+    if sum(map(len, parts)) <= _SORT_OCCURRENCES:
+        return _sorted_distinct(parts)[:MAX_HITS]
+    seen = set().union(*parts)
+    if len(seen) <= _SORT_OCCURRENCES:
+        return sorted(seen)[:MAX_HITS]
+    return _distinct(merge(*parts), MAX_HITS)
+
+
+def _sorted_distinct(lists: list[list[Occ]]) -> list[Occ]:
+    """The distinct occurrences of the sorted ``lists``, sorted: few lists are sorted
+    together (which merges them), many are put in a set first (short lists of the same
+    occurrences, which sorting together would compare again and again)."""
+    if len(lists) <= _FEW_LISTS:
+        return _distinct(sorted(chain.from_iterable(lists)))
+    return sorted(set().union(*lists))
+
+
+def _distinct(occs: Iterable[Occ], limit: int | None = None) -> list[Occ]:
+    """The first ``limit`` distinct of the sorted ``occs`` (a repeat is next to its twin)."""
+    return list(islice(map(itemgetter(0), groupby(occs)), limit))
 
 
 def first_hits(occs: list[Occ]) -> list[Occ]:
@@ -397,10 +455,8 @@ def near_pairs(left: list[Occ], right: list[Occ], n: int, ordered: bool) -> Resu
     kept = _partnered(left, right, n, ordered, left_side=True)
     if not kept:
         return None
-    # Both lists are sorted, so sorting their sum merges them; a term NEAR itself (or
-    # overlapping operands) yields some occurrences twice, adjacent once merged.
-    both = sorted(kept + _partnered(right, left, n, ordered, left_side=False))
-    return first_hits(list(dict.fromkeys(both)))
+    # A term NEAR itself (or overlapping operands) yields some occurrences on both sides.
+    return union([kept, _partnered(right, left, n, ordered, left_side=False)])
 
 
 def _partnered(
