@@ -7,6 +7,7 @@ feeds disabled after 410 Gone) are shown without making the daemon unready. Extr
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -41,7 +42,9 @@ def make_app(
         )
 
     async def metrics_view(_: web.Request) -> web.Response:
-        resp = web.Response(body=metrics.render())
+        # In a worker thread: with thousands of feeds the text takes a while to render, and
+        # every scrape would otherwise stall polling and delivery for that long.
+        resp = web.Response(body=await asyncio.to_thread(metrics.render))
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return resp
 

@@ -1,11 +1,25 @@
 """Prometheus metrics of one daemon, in its own registry (so tests can run several).
 
-Label cardinality is bounded by the config: per feed name, per rule id, per sink name.
+Label cardinality is bounded by the config: per feed name, per rule id, per sink name. Per
+feed there are counters and a gauge only, a few series each; poll latency is one histogram
+for all feeds. A histogram per feed was 17 series and ~4 KB per feed: with 10,000 feeds,
+/metrics was 13 MB (200,000 lines) and took seconds of CPU to render at every scrape. The
+``_created`` series (a timestamp beside every counter) are left out too: they doubled the
+lines of every per-feed counter for a value no dashboard uses.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide: the only exporter
 
 
 class Metrics:
@@ -18,7 +32,7 @@ class Metrics:
         )
         self.poll_errors = Counter("news_monitor_poll_errors", "Failed polls", ["feed"], registry=r)
         self.poll_seconds = Histogram(
-            "news_monitor_poll_seconds", "Poll duration", ["feed"], registry=r
+            "news_monitor_poll_seconds", "Poll duration, all feeds", registry=r
         )
         self.entries = Counter(
             "news_monitor_entries", "Entries seen in feeds", ["feed"], registry=r
@@ -49,5 +63,6 @@ class Metrics:
         self.store_up = Gauge("news_monitor_store_up", "1 when the store answers", registry=r)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
+        """The Prometheus text exposition of every metric (CPU work that grows with the
+        feeds: call it off the event loop)."""
         return generate_latest(self.registry)

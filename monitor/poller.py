@@ -513,7 +513,7 @@ def _log_poll(
     if status == "error":
         status = state.last_status or "error"
     poller.metrics.polls.labels(feed.name, str(status)).inc()
-    poller.metrics.poll_seconds.labels(feed.name).observe(ms / 1000)
+    poller.metrics.poll_seconds.observe(ms / 1000)
     line = {"status": status, "entries": result.entries, "new": result.new, "hits": result.hits}
     log = get_logger(feed=feed.name)
     if state.disabled:

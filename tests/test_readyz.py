@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from monitor import health
+from monitor.metrics import Metrics
 from tests.conftest import SEED_ARTICLE
 from tests.e2e import Receiver, Site, eventually, running, serve, write_config
 
@@ -66,3 +69,25 @@ async def test_metrics_are_current_without_anyone_asking_readyz(tmp_path: Path) 
                 )
 
             await eventually(store_up_and_nothing_pending)
+
+
+async def test_metrics_are_rendered_off_the_event_loop() -> None:
+    """/metrics is rendered in a worker thread: with thousands of feeds that takes a while,
+    and on the event loop every scrape would stall polling and delivery meanwhile."""
+    threads: list[threading.Thread] = []
+
+    class Watched(Metrics):
+        def render(self) -> bytes:
+            threads.append(threading.current_thread())
+            return super().render()
+
+    async def ready() -> dict[str, str]:
+        return {}
+
+    runner, port = await health.start(health.make_app(Watched(), ready), "127.0.0.1", 0)
+    try:
+        text = await metrics(port)
+    finally:
+        await runner.cleanup()
+    assert "news_monitor_store_up" in text
+    assert threads and threads[0] is not threading.main_thread()
