@@ -92,8 +92,10 @@ class Source:
 
     def _aligned(self, p: Pos, value: str, offset: int) -> tuple[int, int]:
         """Where, in the source, the value's character at ``offset`` is (see text_pos)."""
-        wanted = _solid(value[:offset])
-        at_end = wanted >= _solid(value)
+        wanted, total = _solid(value[:offset]), _solid(value)
+        if not total:  # nothing to align with: the scalar's own place
+            return p.line, p.col
+        at_end = wanted >= total
         if at_end:
             wanted -= 1  # the last character: the place is just past it
         # A block scalar's text starts on the line after its header (``|``, ``>-``...).
@@ -113,6 +115,17 @@ class Source:
 
 
 _BLANKS = " \t\r\n"
+
+
+def _past_properties(line: str, col: int) -> int:
+    """Where a node's content starts on ``line``, past the anchor (``&a``) and tag
+    (``!!str``) that PyYAML counts as its start: text offsets are counted from there."""
+    while col < len(line) and line[col] in "&!":
+        while col < len(line) and line[col] not in " \t":
+            col += 1
+        while col < len(line) and line[col] in " \t":
+            col += 1
+    return col
 
 
 def _solid(text: str) -> int:
@@ -272,7 +285,8 @@ class _Builder:
         block = style in ("|", ">")
         spread = block or (not style and node.end_mark.line > mark.line)
         quoted = style in ("'", '"')
-        return Pos(mark.line + 1, mark.column + 1, quoted=quoted, block=block, spread=spread)
+        col = _past_properties(_line(self.src.lines, mark.line), mark.column)
+        return Pos(mark.line + 1, col + 1, quoted=quoted, block=block, spread=spread)
 
     def mapping(self, node: yaml.MappingNode, keypath: KeyPath, aliased: bool) -> dict[str, Any]:
         """A mapping's keys as strings; a duplicate or non-scalar key is an error."""

@@ -125,6 +125,9 @@ QUERY_LAYOUTS = {
     "plain over lines": ("query: korea AND\n      (control OR\n      x AND)\n", "5:9"),
     "one line": ("query: korea AND (x AND)\n", "3:25"),
     "quoted": ("query: 'korea AND (x AND)'\n", "3:26"),
+    "anchored": ("query: &q korea AND\n      (x AND)\n", "4:10"),
+    "tagged": ("query: !!str korea AND\n      (x AND)\n", "4:10"),
+    "anchored, one line": ("query: &q korea AND (x AND)\n", "3:28"),
 }
 
 
@@ -148,3 +151,14 @@ def test_an_offset_past_a_folded_query_is_just_past_its_last_character(tmp_path:
     assert src.text_pos(("q",), len("a b cd")) == (3, 5)
     assert src.text_pos(("q",), 2) == (2, 5)  # "b"
     assert src.text_pos(("q",), 4) == (3, 3)  # "c", after the fold
+
+
+@pytest.mark.parametrize("header", [">-", "|", ">"])
+def test_an_empty_block_query_is_reported_at_itself(tmp_path: Path, header: str) -> None:
+    """An empty block scalar has no character to align with: its error is at the scalar,
+    not at the end of the file in another rule."""
+    text = f"rules:\n  - id: a\n    query: {header}\n\n  - id: b\n    query: x\n    name: zzz\n"
+    write(tmp_path, text, name="r.yml")
+    with pytest.raises(ConfigError) as info:
+        RuleSet.from_files([tmp_path])
+    assert str(info.value).startswith(f"{tmp_path / 'r.yml'}:3:12: error: "), str(info.value)
