@@ -122,7 +122,7 @@ async def open_store(config: Config, *, owner: bool = True) -> Store:
         try:
             await store.ping()
         except (RedisError, OSError, MonitorError) as exc:
-            await client.aclose()
+            await store.close()  # the client and the ping's own connections
             where = _redact_url(config.redis.url)
             raise ConfigError(
                 f"redis.url: cannot reach Redis at {where} ({exc}); start it or fix the URL",

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from monitor.config import load_config
 from monitor.daemon import REDIS_CONNECTIONS, open_store
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, MonitorError
 from monitor.hit import Hit, hit_id
 from monitor.store.base import FeedState, Pending
 from monitor.store.redis import RedisStore
@@ -890,3 +890,26 @@ async def test_the_ping_says_when_redis_is_gone(redis_server: Any) -> None:
             await asyncio.wait_for(store.ping(), 5.0)
     finally:
         await store.close()
+
+
+async def test_a_redis_refusing_the_start_ping_is_left_with_no_connection(
+    redis_server: Any, tmp_path: Path
+) -> None:
+    """When Redis answers the start-up ping with an error (here a user not allowed PING),
+    the daemon stops with a ConfigError and closes every connection it opened, the ping's
+    own included."""
+    admin = aioredis.from_url(redis_server.url)
+    try:
+        await admin.execute_command(
+            "ACL", "SETUSER", "np", "on", ">x", "~*", "&*", "+@all", "-ping"
+        )
+        cfg = tmp_path / "monitor.yml"
+        url = f"redis://np:x@127.0.0.1:{redis_server.port}/0"
+        cfg.write_text(f"feeds: []\nredis: {{url: '{url}', prefix: nm-acl}}\n")
+        (tmp_path / "rules").mkdir()
+        with pytest.raises(ConfigError, match="cannot reach Redis"):
+            await open_store(load_config(cfg))
+        clients = await admin.execute_command("CLIENT", "LIST")
+    finally:
+        await admin.aclose()
+    assert len(clients.splitlines()) == 1  # this test's own connection only
