@@ -59,11 +59,24 @@ def cases() -> Iterator[Case]:
     alphabet = (" ".join(letters) + " ") * (MAX_FIELD_CHARS // (2 * len(letters)) + 1)
     ands = ["(" + " ".join(rng.sample(letters, 8)) + ")" for _ in range(q.MAX_QUERY_CHARS)]
     yield "OR of ANDs of 8 letters, letters", fit(ands, " OR "), alphabet[:MAX_FIELD_CHARS], {}
-    regexes = [f"/[ab] [ab]{{{i % 20}}} z{i}/" for i in range(3000)]
+    regexes, width = [], 0
+    for i in range(3000):  # as many as the query's regex width allows
+        regex = f"/[ab] [ab]{{{i % 20}}} z{i}/"
+        width += q.regex_width(regex[1:-1])
+        if width > q.MAX_QUERY_REGEX_WIDTH:
+            break
+        regexes.append(regex)
     yield (
         "OR of regexes that never match",
         fit(regexes, " OR "),
         "a b " * (MAX_FIELD_CHARS // 4),
+        {},
+    )
+    slow = [f"/{c}.{{{q.MAX_REGEX_WIDTH - 1}}}z/" for c in "abc"]  # each at the limit
+    yield (
+        "OR of 3 regexes at the limit, letters",
+        " OR ".join(slow),
+        "".join(rng.choice("abcz ") for _ in range(MAX_FIELD_CHARS)),
         {},
     )
     entities = {f"e{i}": rng.sample(words, 50) for i in range(100)}

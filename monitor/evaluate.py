@@ -23,8 +23,9 @@ Promises:
   page of single letters repeated still keeps 2,000 occurrences for each AND (2.4 s; 9 s
   when each AND sorted its kids' lists in full). A regex is held by
   :data:`monitor.query.MAX_REGEX_WIDTH` to at most 100 classes and characters copied by
-  ``{n,m}``, which keeps RE2 under about 0.5 s on a 200 KB field (``/a.{1000}z/``, 4.7 s,
-  is refused); a query of many such regexes can still add up to seconds.
+  ``{n,m}`` (and overlapping starts of literal runs), which keeps RE2 under about 0.5 s on
+  a 200 KB field (``/a.{1000}z/``, 4.7 s, is refused), and a query's regexes to 300
+  together.
 - Word distance, for ``a NEAR/n b`` and ``a ONEAR/n b``: words are numbered 0, 1, 2… in each
   field, and the distance from an occurrence of one operand to a *later* occurrence of the
   other is (first word of the later one) − (last word of the earlier one). Adjacent words are

@@ -31,18 +31,21 @@ its memory budget holds on a text such as random ``a``/``z``/space, and RE2 then
 back to its NFA, which steps every live copy at every byte. Measured on a 200 KB field
 (2-core VM, the evaluator's first 1,000 matches): ``a.{1000}z`` 4.7 s,
 ``(\w+\s){500}x`` 5.4 s, ``a.{200}z`` 1.0-1.3 s, ``a.{100}z`` and ``a\w{100}z`` 0.2-0.45 s,
-``a.{20}z`` 0.1 s, ``a{1000}`` on a page of ``a`` 1.9 s — time follows the number of class
-positions and copied characters once RE2 has expanded counted repetitions
+``a.{20}z`` 0.1 s, ``a{1000}`` on a page of ``a`` 1.9 s, and ``a`` written out 1,000
+times just as long — time follows the number of class positions, copied characters and
+overlapping starts of literal runs once RE2 has expanded counted repetitions
 (:func:`regex_width`), whatever the unit repeated. Program size does not:
 ``\pL`` alone is 1,200 instructions, and an alternation of 2,000 words 12,000, matched in
-0.04 s at worst because RE2's automaton for literals stays small. So a regex may have
+0.04 s at worst because RE2's automaton for words stays small. So a regex may have
 at most :data:`MAX_REGEX_WIDTH` (100) such positions, which keeps the worst case measured
-under 0.5 s while dates, tickers, ``\bCVE-\d{4}-\d{4,7}\b`` (11), ``\d{1,3}(,\d{3})*``
-(6) and word lists (0) stay far below it. Each regex gets :data:`REGEX_MAX_MEM` (2 MiB,
-RE2's default is 8) for its program and DFA caches: it bounds the memory hostile text can
-make a rule set of many regexes hold, costs realistic regexes nothing measurable, and a
-larger budget only makes the hostile case thrash longer before the fallback (``a.{100}z``
-0.75 s at 32 MiB). A regex whose program does not fit is a :class:`QueryLimitError` too.
+under 0.5 s, and the regexes of one query :data:`MAX_QUERY_REGEX_WIDTH` (300) together,
+since each runs over every field; dates, tickers, ``\bCVE-\d{4}-\d{4,7}\b`` (11),
+``\d{1,3}(,\d{3})*`` (6) and word lists (0) stay far below. Each regex gets
+:data:`REGEX_MAX_MEM` (2 MiB, RE2's default is 8) for its program and DFA caches: it
+bounds the memory hostile text can make a rule set of many regexes hold, costs realistic
+regexes nothing measurable, and a larger budget only makes the hostile case thrash longer
+before the fallback (``a.{100}z`` 0.75 s at 32 MiB). A regex whose program does not fit
+is a :class:`QueryLimitError` too.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ MAX_TERMS = 10_000  # entities hold the long lists: each alias counts
 MAX_NEAR_OPERANDS = 10
 MAX_NEARS = 100  # NEAR and ONEAR operators in one query
 MAX_REGEX_WIDTH = 100  # see regex_width; ~0.4 s at worst on a 200 KB field
+MAX_QUERY_REGEX_WIDTH = 300  # all of a query's regexes together: their times add up
 REGEX_MAX_MEM = 2 << 20  # RE2's budget per regex for its program and DFA caches
 SCOPES = ("title", "body")
 METAS = ("site", "source", "lang")
@@ -333,8 +337,10 @@ def regex_width(pattern: str) -> int:
     ``pattern`` that can match at many places of a text at once. A class (``.``, ``\w``,
     ``[a-z]``, ``\pL``) counts one, and anything inside a counted repetition counts once per
     copy RE2 makes of it (``x{n,m}`` makes m copies, ``x{n,}`` n; nested ones multiply).
-    Literal characters outside ``{n,m}`` count nothing: whatever their number (an
-    alternation of a thousand words), RE2's automaton for them stays small."""
+    A run of literal characters counts the copies of itself it can hold overlapping, less
+    one (:func:`_overlaps`): ``aaaa`` 3, ``abab`` 1, a word 0 — ``a`` written 1,000 times
+    is as slow as ``a{1000}``, while an alternation of a thousand words keeps RE2's
+    automaton small and counts nothing."""
     stack = [_Width()]  # one per group open at this point of the pattern
     for tok in _RX_TOKEN.finditer(pattern):
         text = tok.group()
@@ -343,37 +349,82 @@ def regex_width(pattern: str) -> int:
             low, comma, high = tok.group(1, 2, 3)
             width.repeat(int(high) if high else max(int(low), 1) if comma else int(low))
         elif text.startswith("(") and not text.endswith(")"):
+            width.flush()
             stack.append(_Width())
         elif text == ")" and len(stack) > 1:
+            width.flush()
             stack.pop()
             stack[-1].add(width.classes, width.literals)
         elif text == "|":
+            width.flush()
             width.last = None
+        elif text.startswith(r"\Q"):  # each character an atom: {n} repeats the last one
+            for char in text[2:].removesuffix(r"\E"):
+                width.literal(char)
         elif text not in "*+?" and not text.startswith("(?"):  # quantifiers and (?i) add nothing
-            width.add(*_atom_width(text))
+            classes, literals = _atom_width(text)
+            if literals:
+                width.literal(text[-1] if text[0] == "\\" and len(text) == 2 else text)
+            else:
+                width.flush()
+                width.add(classes, 0)
+    for width in reversed(stack):
+        width.flush()
     return stack[0].classes
 
 
 @dataclass(slots=True)
 class _Width:
-    """Classes and literals (outside counted repetitions) read so far in one group, and
-    those of its last element, the one a quantifier applies to."""
+    """Classes and literals (outside counted repetitions) read so far in one group, those
+    of its last element (the one a quantifier applies to), and the run of literal
+    characters that element ends, if it is one."""
 
     classes: int = 0
     literals: int = 0
     last: tuple[int, int] | None = None
+    run: list[str] = field(default_factory=list)
 
     def add(self, classes: int, literals: int) -> None:
         self.classes += classes
         self.literals += literals
         self.last = classes, literals
 
+    def literal(self, char: str) -> None:
+        self.add(0, 1)
+        self.run.append(char.casefold())  # (?i) may make "aA" a run of one letter
+
+    def flush(self) -> None:
+        """Count the literal run just read, and start a new one."""
+        if self.run:
+            self.classes += _overlaps(self.run)
+            self.run = []
+
     def repeat(self, copies: int) -> None:
         if self.last is not None:
+            if self.last == (0, 1) and self.run:  # the repeated literal leaves the run
+                self.run.pop()
+            self.flush()
             classes, literals = self.last
             self.classes -= classes
             self.literals -= literals
             self.add((classes + literals) * copies, 0)
+
+
+def _overlaps(run: list[str]) -> int:
+    """How many more copies of a prefix of ``run`` can be under way at one place of a text
+    than one: the longest chain of prefixes each ending its successor (KMP's failure
+    links), less one. ``aaaa`` gives 3 (on ``aaaa…`` four starts are live at once)."""
+    fail = [0] * len(run)
+    depth = [1] * len(run)
+    k = 0
+    for i in range(1, len(run)):
+        while k and run[i] != run[k]:
+            k = fail[k - 1]
+        if run[i] == run[k]:
+            k += 1
+        fail[i] = k
+        depth[i] = depth[k - 1] + 1 if k else 1
+    return max(depth) - 1
 
 
 def _atom_width(text: str) -> tuple[int, int]:
@@ -382,11 +433,8 @@ def _atom_width(text: str) -> tuple[int, int]:
         return 0, 0
     if text == "." or (text[0] == "[" and len(text) > 1):
         return 1, 0
-    if text[0] == "\\" and len(text) > 1:
-        if text[1] == "Q":
-            return 0, len(text.removesuffix(r"\E")) - 2
-        if text[1] in _CLASS_ESCAPES:
-            return 1, 0
+    if text[0] == "\\" and len(text) > 1 and text[1] in _CLASS_ESCAPES:
+        return 1, 0
     return 0, 1
 
 
@@ -504,10 +552,27 @@ def parse(query: str, entities: Mapping[str, Sequence[Term]] | None = None) -> N
             0,
         )
     tokens = tokenize(query)
+    _check_regex_widths(tokens)
     node = _Parser(query, tokens, entities or {}).parse()
     if len(tokens) >= MAX_DEPTH:  # fewer tokens cannot nest that deep
         _check_depth(node)
     return node
+
+
+def _check_regex_widths(tokens: list[Token]) -> None:
+    """Raise QueryLimitError at the regex that takes the query's regexes past
+    MAX_QUERY_REGEX_WIDTH together: each runs over each field, so their times add up."""
+    total = 0
+    for tok in tokens:
+        if tok.kind == "REGEX":
+            total += regex_width(tok.value[0])
+            if total > MAX_QUERY_REGEX_WIDTH:
+                raise QueryLimitError(
+                    f"the query's regexes are too slow to match together: over "
+                    f"{MAX_QUERY_REGEX_WIDTH} classes and repeated characters in all "
+                    f"(each regex may have {MAX_REGEX_WIDTH})",
+                    tok.start,
+                )
 
 
 def _check_depth(root: Node) -> None:

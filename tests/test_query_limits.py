@@ -159,13 +159,15 @@ REALISTIC = [
         (r"/(?:\w+\s+){51}/", 0, 102),
         (r"/(?:ab|cd){26}/", 0, 104),
         ("/a{1000}/", 0, 1000),
+        ("/" + "a" * 1000 + "/", 0, 999),  # written out, as slow as a{1000}
+        ("/" + "ab" * 102 + "/", 0, 101),
         (r"x OR (y AND NOT /\d{4}[a-z]{2,200}/)", 16, 204),
     ],
 )
 def test_slow_regex_is_a_limit_error_at_the_regex(query: str, offset: int, width: int) -> None:
-    """A regex whose classes and counted repetitions exceed MAX_REGEX_WIDTH (a large
-    {n,m}, nested ones, or classes written out one by one) is a QueryLimitError at its
-    opening '/', naming its width and the limit."""
+    """A regex whose classes, counted repetitions and self-overlapping literal runs exceed
+    MAX_REGEX_WIDTH (a large {n,m}, nested ones, classes or one letter written out one by
+    one) is a QueryLimitError at its opening '/', naming its width and the limit."""
     with pytest.raises(q.QueryLimitError) as info:
         q.parse(query)
     assert info.value.offset == offset
@@ -188,7 +190,7 @@ def test_realistic_regexes_and_those_at_the_limit_parse(query: str) -> None:
     ("pattern", "width"),
     [
         (r"colou?r", 0),
-        (r"(?i)\b(?:alpha|beta|gamma)\b", 0),
+        (r"(?i)\b(?:alpha|beta|gamma)\b", 1),  # "alpha" can start again at its last "a"
         (r"\p{Lu}\p{Ll}+", 2),
         (r"\bCVE-\d{4}-\d{4,7}\b", 11),
         (r"\d{1,3}(,\d{3})*", 6),
@@ -200,16 +202,23 @@ def test_realistic_regexes_and_those_at_the_limit_parse(query: str) -> None:
         (r"[]a]{3}", 3),
         (r"[[:alpha:]\]]{4}", 4),
         (r"\x{41}{3}\x42{2}", 5),
-        (r"\Qa.b\E{3}", 9),
+        (r"\Qa.b\E{3}", 3),  # RE2 repeats the last character only: a.bbb
         (r"a\{3}x{,5}", 0),
         (r"a(?:\b){1000}z", 0),
         (r"(?:a*b*c*){33}", 99),
+        ("a" * 1000, 999),  # as slow as a{1000}: a thousand starts live on "aaaa…"
+        ("ab" * 500, 499),
+        ("x" * 20 + "a" * 980, 19),  # past the x's, one start is left
+        ("aaaa{100}", 102),
+        ("(?i)aAaA", 3),
+        ("www|aaa", 4),
     ],
 )
 def test_regex_width(pattern: str, width: int) -> None:
     """Classes count one each and everything in a counted repetition once per copy (nested
-    ones multiplied); literals outside {n,m}, zero-width assertions and quantifiers other
-    than {n,m} add nothing; escapes, classes and \\Q...\\E are read as RE2 reads them."""
+    ones multiplied); a run of literals counts the copies of itself that can be under way
+    at once, less one (a word: 0); zero-width assertions and quantifiers other than {n,m}
+    add nothing; escapes, classes and \\Q...\\E are read as RE2 reads them."""
     assert q.regex_width(pattern) == width
 
 
@@ -442,3 +451,19 @@ def test_near_pairs_agrees_with_looking_at_every_distance(count: int, ordered: b
         kept |= partnered(right, left, n, not ordered, True)
         expected = first_hits(sorted(kept)) if kept else None
         assert near_pairs(left, right, n, ordered) == expected, (start, n)
+
+
+def test_the_regexes_of_one_query_are_bounded_together() -> None:
+    """Each regex within its limit, but their times add up: past MAX_QUERY_REGEX_WIDTH in
+    all, the regex that crosses it is a located limit error."""
+    regex = "/a.{99}z/"  # width 100 each
+    query = " OR ".join([regex] * 4)
+    with pytest.raises(q.QueryLimitError) as info:
+        q.parse(query)
+    assert info.value.offset == 3 * len(regex + " OR ")
+    assert info.value.message == (
+        "the query's regexes are too slow to match together: over "
+        f"{q.MAX_QUERY_REGEX_WIDTH} classes and repeated characters in all "
+        f"(each regex may have {q.MAX_REGEX_WIDTH})"
+    )
+    q.parse(" OR ".join([regex] * 3))  # 300: at the limit
