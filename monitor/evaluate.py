@@ -438,14 +438,6 @@ def _distinct(occs: Iterable[Occ], limit: int | None = None) -> list[Occ]:
     return list(islice(map(itemgetter(0), groupby(occs)), limit))
 
 
-def first_hits(occs: list[Occ]) -> list[Occ]:
-    """The first MAX_HITS occurrences of each field among the sorted ``occs``."""
-    if len(occs) <= MAX_HITS:
-        return occs
-    cut = bisect_left(occs, (1,))
-    return occs[: min(cut, MAX_HITS)] + occs[cut : cut + MAX_HITS]
-
-
 def near_pairs(left: list[Occ], right: list[Occ], n: int, ordered: bool) -> Result:
     """The occurrences of ``left`` and ``right`` that are within ``n`` words of each other.
 
