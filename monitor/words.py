@@ -134,12 +134,7 @@ def fold_words(text: str) -> list[str]:
     """
     if text.isascii():
         return text.translate(_ASCII_FOLD).split()
-    return _fold_mixed(text, non_ascii(text))
-
-
-def _fold_mixed(text: str, chars: str) -> list[str]:
-    """:func:`fold_words` of ``text``, whose non-ASCII characters are ``chars``."""
-    return _fold_flat(text, chars)[0]
+    return _fold_flat(text, non_ascii(text))[0]
 
 
 def _fold_flat(text: str, chars: str) -> tuple[list[str], str]:
