@@ -1,7 +1,9 @@
 # Multi-stage: build a wheel with its dependencies, then a slim non-root runtime.
 FROM python:3.11-slim AS build
 WORKDIR /src
-RUN pip install --no-cache-dir --upgrade pip
+# gcc for the compiled stages (monitor/_*.c); the image already has the Python headers.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* && pip install --no-cache-dir --upgrade pip
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

@@ -2,13 +2,18 @@
 
 Promises:
 
-- :func:`html_to_text` turns a feed entry's summary/content HTML into plain text: scripts and
-  styles dropped, block elements and ``<br>`` become line breaks, entities decoded, and the
-  text normalised (:func:`~monitor.textnorm.normalize`, whose passes tidy the whitespace
-  too; an Article built from it is not normalised a second time). It never
-  raises, and its text holds no character lxml refuses (C0 controls but tab/LF/CR, U+FFFE,
-  U+FFFF): raw or written as a character reference (``&#1;``, ``&#x1F``), each becomes a
-  space. It is called for every entry, so it is one lxml parse and lxml's own C iterators.
+- :func:`html_to_text` turns a feed entry's summary/content HTML into plain text: scripts,
+  styles and SVG dropped, block elements and ``<br>`` become line breaks, entities decoded
+  (as HTML5 and ``html.unescape`` read them), and the text normalised
+  (:func:`~monitor.textnorm.normalize`, whose passes tidy the whitespace too; an Article
+  built from it is not normalised a second time). It never raises, and its text holds no
+  C0 control but tab/LF/CR, nor U+FFFE or U+FFFF: raw or written as a character reference
+  (``&#1;``, ``&#x1F``), each becomes a space. It is called for every entry, so it is one
+  pass in C that builds no tree (``monitor/_htmltext.c``, whose opening comment says
+  exactly what it reads how): linear in the input, with no nesting limit, and a tag's
+  attributes cost their length (libxml2's time grows with their square). Text that holds
+  no tag (:func:`looks_like_html`) is plain: only its references are decoded, so the
+  ``<`` of ``a<b`` in prose stays.
 - :func:`extract` (public as ``monitor.extract``) turns a full web page into an
   :class:`~monitor.article.Article` holding the page's main text only — no menus, sidebars,
   related links or footers — plus its title, publication time (UTC), language and canonical
@@ -40,7 +45,6 @@ import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from html import unescape
 from itertools import islice
 from typing import Any
 
@@ -49,6 +53,7 @@ import trafilatura
 from lxml import etree
 from readability import Document as ReadabilityDocument
 
+from monitor import _htmltext
 from monitor.article import MAX_TITLE_CHARS, Article
 from monitor.errors import ParseError
 from monitor.textnorm import normalize
@@ -78,24 +83,6 @@ _HTML_PARSER = etree.HTMLParser(
 _HTML_PARSER.set_element_class_lookup(
     etree.ElementDefaultClassLookup(element=lxml.html.HtmlElement)
 )
-# Plain etree elements for entry HTML: lxml.html's element classes cost a lookup per node.
-# huge_tree lifts libxml2's nesting limit of 255, past which it silently returns nothing;
-# inputs are bounded by the callers (1 MB per entry, the fetch size cap per page).
-_FRAGMENT_PARSER = etree.HTMLParser(
-    encoding="utf-8",
-    no_network=True,
-    collect_ids=False,
-    remove_comments=True,
-    remove_pis=True,
-    huge_tree=True,
-)
-_SKIP = ("script", "style", "noscript", "template", "head", "title", "svg", "math")
-_BLOCK = (
-    "address", "article", "aside", "blockquote", "dd", "details", "div", "dl", "dt",
-    "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
-    "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
-    "tr", "ul", "br", "td", "th", "caption", "tbody", "thead", "tfoot",
-)  # fmt: skip
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])  # its ASCII part
 # Numeric character references to what _CONTROL matches, with or without the semicolon as
@@ -127,7 +114,6 @@ _SCAN = re.compile(
 )
 _RAW_CLOSE = {name: re.compile(rf"</{name}(?=[\s/>])", re.I) for name in _RAW_TEXT.split("|")}
 _LONG_TAG_CHARS = 2 * MAX_ATTRIBUTES  # an attribute takes two characters at least (" a")
-_INVISIBLE_BLOCKS = re.compile(r"<(script|style|template)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 # True when an element lies deeper than libxml2 reads without huge_tree (256 levels). The path
 # steps one level at a time over all elements, so this costs one pass over the tree.
 _TOO_DEEP_FOR_READABILITY = etree.XPath("boolean(" + "/*" * 257 + ")")
@@ -163,27 +149,7 @@ def html_text(html: str) -> str:
     whitespace otherwise as written. For callers that look at it before normalising."""
     if not html or html.isspace():
         return ""
-    if "&#" in html:  # control characters by reference are replaced as raw ones are
-        html = _CONTROL_REF.sub(" ", html)
-    data = html.encode("utf-8", "surrogatepass")
-    if _has_control(html, data):  # the scans are cheap; the regex only runs when needed
-        html = _CONTROL.sub(" ", html)
-        data = html.encode("utf-8", "surrogatepass")
-    if not looks_like_html(html):  # plain text, perhaps with entities: no parse needed
-        return _line_breaks(unescape(html))
-    if len(html) > _LONG_TAG_CHARS:
-        thinned = thin_tags(html)
-        if thinned is not html:
-            html, data = thinned, thinned.encode("utf-8", "surrogatepass")
-    try:
-        root = etree.fromstring(data, _FRAGMENT_PARSER)
-        text = "" if root is None else _tree_text(root)
-    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
-        text = ""  # ValueError: lxml refusing a character; the crude reading below has none
-    if not text or text.isspace():
-        # libxml2 gives up on absurd nesting (> ~2000 levels) and returns nothing at all.
-        text = _strip_tags(html)
-    return _line_breaks(text)
+    return _htmltext.text(html, looks_like_html(html))
 
 
 def thin_tags(html: str) -> str:
@@ -228,16 +194,6 @@ def _tag_end(html: str, pos: int) -> int:
     return len(html) if end < 0 else end + 1
 
 
-def _line_breaks(text: str) -> str:
-    """``text`` with the Unicode line and paragraph separators (and NEL) made newlines, as
-    they end lines of text (normalize would make them spaces)."""
-    if not text.isascii():
-        for separator in "\u2028\u2029\x85":
-            if separator in text:
-                text = text.replace(separator, "\n")
-    return text
-
-
 def _has_control(text: str, data: bytes) -> bool:
     """True when ``text`` (``data`` is its UTF-8) holds a character :data:`_CONTROL` matches.
 
@@ -250,25 +206,6 @@ def _has_control(text: str, data: bytes) -> bool:
         or "\ufffe" in text
         or "\uffff" in text
     )
-
-
-def _tree_text(root: Any) -> str:
-    # Done with lxml's C iterators and serialiser rather than a Python walk: this runs for
-    # every entry. The text serialisation is "".join(root.itertext()) in one C call. Its
-    # whitespace is left to normalize, which tidies it in the same passes as the rest.
-    if next(root.iter(*_SKIP), None) is not None:  # a third of the cost when there is none
-        etree.strip_elements(root, *_SKIP, with_tail=False)
-    for el in root.iter(*_BLOCK):
-        text, tail = el.text, el.tail  # each read copies the string out of libxml2
-        el.text = "\n" + text if text else "\n"
-        el.tail = "\n" + tail if tail else "\n"
-    return str(etree.tostring(root, method="text", encoding="unicode"))
-
-
-def _strip_tags(html: str) -> str:
-    """Crude text of HTML lxml could not read: invisible blocks and tags removed."""
-    html = _INVISIBLE_BLOCKS.sub(" ", html)
-    return unescape(_MARKUP.sub("\n", html))
 
 
 def looks_like_html(text: str) -> bool:
