@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from itertools import compress
+
+from monitor import _simhash
 
 BITS = 64
 BANDS = 4
@@ -46,17 +47,11 @@ MAX_WORDS = 1_500  # enough to tell any two stories apart; bounds the cost of lo
 SAMPLE = 4  # a power of two: a word is sampled when the low bits of its hash are zero
 SAMPLE_FROM_WORDS = 400
 MASK = (1 << BITS) - 1
-MULTIPLIER = 0x9E3779B97F4A7C15
+MULTIPLIER = 0x9E3779B97F4A7C15  # as monitor/_simhash.c has it
 _WORD = re.compile(r"[^\W_]+")
 _EXACT_WORD = re.compile(r"[-+\u2212]?[0-9]+(?:[.,][0-9]+)*|[^\W_]+")  # "-5" is not "5"
 _CACHE_LIMIT = 200_000
 _word_digests: dict[str, bytes] = {}  # each word's 64-bit BLAKE2b hash, 8 bytes little-endian
-_GAP = bytes(8)  # the empty upper half of a hash's 128-bit lane
-_LOW64_LANES = int.from_bytes((b"\xff" * 8 + _GAP) * MAX_WORDS, "little")
-# 1 where a hash's low byte samples its shingle (SAMPLE divides 256), else 0.
-_SAMPLED = bytes(v % SAMPLE == 0 for v in range(256))
-# Bit j of every byte, MAX_WORDS bytes long: ``&`` with a shorter int has that int's length.
-_BYTE_BITS = [int.from_bytes(bytes([1 << j]) * MAX_WORDS, "little") for j in range(8)]
 
 
 def fingerprint(text: str) -> int | None:
@@ -64,41 +59,15 @@ def fingerprint(text: str) -> int | None:
 
     Shingle ``i`` of words ``a b c`` (64-bit hashes) is the feature
     ``(a ^ rotl(b, 21) ^ rotl(c, 42)) * MULTIPLIER mod 2**64``; bit ``j`` of the result is
-    set when more than half of the (sampled) features have it set. The arithmetic is done on
-    all shingles at once: each word's hash sits in its own 128-bit lane of one big integer,
-    so shifts, masks and one multiplication compute every feature in a few C-level steps.
+    set when more than half of the (sampled) features have it set. Long texts keep the
+    shingles starting at one word in SAMPLE, chosen by the word's own hash (the low byte of
+    its digest) so that every copy keeps the same ones: a fraction of the cost, plenty of
+    votes. That arithmetic is one C pass over the hashes (``monitor/_simhash.c``).
     """
     words = _words(text)
-    n = len(words)
-    if n < MIN_WORDS:
+    if len(words) < MIN_WORDS:
         return None
-    a, u, lanes = _shingle_lanes(_hashes(words))
-    if not lanes:
-        return None
-    # Lane i of u holds b << 21 ^ c << 42 (upper halves of a, b, c are zero), so its low
-    # 64 bits xor its high ones are the two rotations; the upper halves are left garbage.
-    x = (a ^ u ^ (u >> 64)) & (_LOW64_LANES >> 128 * (MAX_WORDS - lanes))
-    x *= MULTIPLIER  # lane by lane: a 64-bit value times a 64-bit one fits in 128 bits
-    return _majority(x.to_bytes(16 * lanes, "little"), lanes)
-
-
-def _shingle_lanes(hashes: list[bytes]) -> tuple[int, int, int]:
-    """``(a, u, lanes)``: lane i of ``a`` holds the hash of the first word ``a`` of the i-th
-    kept shingle ``a b c``, lane i of ``u`` holds ``b << 21 ^ c << 42``.
-
-    Long texts keep the shingles starting at one word in SAMPLE, chosen by the word's own
-    hash (the low byte of its digest: SAMPLE divides 256) so that every copy keeps the same
-    ones: a fraction of the cost, plenty of votes.
-    """
-    if len(hashes) < SAMPLE_FROM_WORDS:
-        a = int.from_bytes(_GAP.join(hashes), "little")
-        return a, (a >> 107) ^ (a >> 214), len(hashes) - 2  # the next lanes, shifted
-    keep = b"".join(hashes[:-2])[::8].translate(_SAMPLED)
-    firsts, seconds, thirds = (
-        _GAP.join(compress(h, keep)) for h in (hashes, hashes[1:], hashes[2:])
-    )
-    b, c = int.from_bytes(seconds, "little"), int.from_bytes(thirds, "little")
-    return int.from_bytes(firsts, "little"), (b << 21) ^ (c << 42), (len(firsts) + 8) // 16
+    return _simhash.simhash(_hashes(words), SAMPLE_FROM_WORDS, SAMPLE)
 
 
 def exact_fingerprint(title: str, text: str, day: str = "") -> int | None:
@@ -140,21 +109,6 @@ def _words(text: str) -> list[str]:
                 del words[MAX_WORDS:]
                 break
     return words
-
-
-def _majority(data: bytes, total: int) -> int:
-    """Bit ``8k + j`` set when more than half of the ``total`` features have it set.
-
-    ``data`` holds the features as 128-bit little-endian lanes; their low 64 bits count.
-    """
-    half = total // 2
-    fp = 0
-    for k in range(8):
-        column = int.from_bytes(data[k::16], "little")  # byte k of every lane
-        for j, bits in enumerate(_BYTE_BITS):
-            if (column & bits).bit_count() > half:
-                fp |= 1 << (8 * k + j)
-    return fp
 
 
 def distance(a: int, b: int) -> int:
