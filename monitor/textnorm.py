@@ -15,6 +15,8 @@ import re
 import threading
 import unicodedata
 
+from monitor._textnorm import tidy
+
 MAX_CHARS = 1_000_000
 
 # Typographic quotes and dashes, folded to their ASCII forms. A regex finds them: str.translate
@@ -61,13 +63,6 @@ _REPLACE = {
 _INVISIBLES = re.compile("[" + _INVISIBLE + "]")
 _ASCII_BYTES = bytes(range(128))
 _FOLDED = re.compile("[" + "".join(c for c in _REPLACE if c not in _INVISIBLE) + "]")
-# Once NFKC and the above are done: the controls that are not whitespace (str.split would
-# keep them in words) become spaces.
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f]")
-# Whitespace but " " and "\n": where the lines need tidying even with no two spaces in a row.
-_ODD_SPACE = re.compile(
-    "[\t\x0b\x0c\x1c-\x1f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-)
 
 
 class _Recent(threading.local):
@@ -102,59 +97,31 @@ def normalize(text: str) -> str:
 def _normalize(text: str) -> str:
     text = text[:MAX_CHARS]
     if not text.isascii():  # NFKC, the folds and the invisibles leave ASCII as it is
-        # No-break spaces and ellipses make most text that is not NFKC so (measured on the
-        # corpus feeds); replaced first by what NFKC makes of them (characters that compose
-        # with nothing), such text mostly passes the quick check and skips the costly pass.
-        if "\xa0" in text:
-            text = text.replace("\xa0", " ")
-        if "\u2026" in text:
-            text = text.replace("\u2026", "...")
-        text, chars = _replace_each(_INVISIBLES, text, _scanned(text))
-        if not unicodedata.is_normalized("NFKC", text):
-            text = unicodedata.normalize("NFKC", text)  # makes no invisible (checked)
-            chars = _scanned(text)
-        text, _ = _replace_each(_FOLDED, text, chars)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # Text printable but for its newlines holds no control and no space but " " (both are
-    # unprintable): one C pass that spares the two regex scans below.
-    printable = text.replace("\n", " ").isprintable()
-    if not printable and _CONTROL.search(text):
-        text = _CONTROL.sub(" ", text)
-    if (
-        "  " in text
-        or "\n " in text
-        or " \n" in text
-        or "\n\n" in text
-        or text[:1].isspace()
-        or text[-1:].isspace()
-        or (not printable and _ODD_SPACE.search(text))
-    ):
-        text = _tidy(text, printable)
-    return text[:MAX_CHARS].strip()  # NFKC can lengthen text (a ligature, up to 18 chars)
+        text = _fold(text)
+    # The whitespace, in one C pass (monitor/_textnorm.c, which says how): "\r\n" and "\r"
+    # made "\n", the controls that are not whitespace ([\x00-\x08\x0e-\x1b\x7f]) made
+    # spaces, each line's words (runs of what str.isspace is not) joined by one space, lines
+    # holding none dropped; cut at MAX_CHARS (NFKC can lengthen text, a ligature up to 18
+    # characters) and stripped. ASCII text costs that one call. NEL (U+0085), whitespace to
+    # str.isspace, goes a way of its own there, but never comes: _fold makes it a space.
+    return tidy(text, MAX_CHARS)
 
 
-def _tidy(text: str, printable: bool) -> str:
-    """Every run of spaces made one space, every run holding a newline one newline, no
-    space at either end; ``printable`` when no whitespace but " " and "\n" is in ``text``.
-    For :func:`_normalize`'s text only: it has no "\r" and no C1 control ("\x85" is
-    whitespace to ``str.split`` but not in :data:`_ODD_SPACE`).
-
-    Lines are stripped and the empty ones dropped in C-level passes (``map``, ``filter``);
-    runs of spaces left inside lines are then halved by ``str.replace`` until none is
-    left (a handful of passes). Splitting every line into words and joining them again
-    costs twice as much, so only text holding other whitespace (tabs aside) goes that way.
-    A regex substitution would match once per run, calling into its engine each time.
-    """
-    if not printable:
-        if "\t" in text:  # by far the most common other whitespace (source indentation)
-            text = text.replace("\t", " ")
-        if _ODD_SPACE.search(text):
-            lines = (" ".join(line.split()) for line in text.split("\n"))
-            return "\n".join([line for line in lines if line])
-    text = "\n".join(filter(None, map(str.strip, text.split("\n"))))
-    while "  " in text:
-        text = text.replace("  ", " ")
+def _fold(text: str) -> str:
+    """``text`` (not ASCII) with the invisibles dropped, NFKC applied, then the quotes and
+    dashes folded and the C1 controls made spaces (:data:`_REPLACE`)."""
+    # No-break spaces and ellipses make most text that is not NFKC so (measured on the
+    # corpus feeds); replaced first by what NFKC makes of them (characters that compose
+    # with nothing), such text mostly passes the quick check and skips the costly pass.
+    if "\xa0" in text:
+        text = text.replace("\xa0", " ")
+    if "\u2026" in text:
+        text = text.replace("\u2026", "...")
+    text, chars = _replace_each(_INVISIBLES, text, _scanned(text))
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)  # makes no invisible (checked)
+        chars = _scanned(text)
+    text, _ = _replace_each(_FOLDED, text, chars)
     return text
 
 
