@@ -32,6 +32,7 @@ from typing import Any
 
 import ahocorasick
 
+from monitor._words import fold_ascii
 from monitor.textnorm import non_ascii
 
 # One character per word in scripts written without spaces (Han, kana, CJK compatibility).
@@ -111,9 +112,6 @@ def _ascii_fold_table() -> dict[int, str]:
 
 
 _ASCII_FOLD = str.maketrans(_ascii_fold_table())
-# The same for the bytes of ASCII text: ``bytes.translate`` indexes a table, quicker than the
-# dictionary look-ups of ``str.translate``.
-_ASCII_FOLD_BYTES = bytes(ord(_ASCII_FOLD.get(i, chr(i))) for i in range(128)) + bytes(128)
 # Folded ASCII text with its words blanked and its separators visible, to measure the gaps.
 _ASCII_GAPS = str.maketrans({i: " " if chr(i).isalnum() else "x" for i in range(128)})
 _ASCII_SEP = str.maketrans({i: " " for i in range(128) if not chr(i).isalnum()})
@@ -144,14 +142,29 @@ def _fold_flat(text: str, chars: str) -> tuple[list[str], str]:
     ASCII character, a letter or digit exactly where the text has a word character): word
     offsets can then be read from it as from folded ASCII text. Else ``""``."""
     if _HAS_MARK.search(chars):
-        return [fold(w) for w in WORD_MARKS_RE.findall(text)], ""
+        return _fold_marked(text), ""
     replaced = _replace_each(text, chars, _ascii_fold_of)
     if replaced is not None:
         flat = replaced.translate(_ASCII_FOLD)
-        return flat.split(), flat if all(map(_aligned, set(chars))) else ""
+        return flat.split(), flat if _all_aligned(chars) else ""
+    return _fold_runs(text), ""
+
+
+def _fold_marked(text: str) -> list[str]:
+    """The folded words of ``text``, which has combining marks, word by word."""
+    return [fold(w) for w in WORD_MARKS_RE.findall(text)]
+
+
+def _fold_runs(text: str) -> list[str]:
+    """The folded words of ``text`` (without combining marks), its non-ASCII runs folded."""
     parts = _NON_ASCII_SPLIT.split(text)
     parts[1::2] = map(_fold_run, parts[1::2])
-    return "".join(parts).translate(_ASCII_FOLD).split(), ""
+    return "".join(parts).translate(_ASCII_FOLD).split()
+
+
+def _all_aligned(chars: str) -> bool:
+    """Whether every character of ``chars`` is :func:`_aligned`."""
+    return all(map(_aligned, set(chars)))
 
 
 @cache
@@ -205,7 +218,10 @@ class Tokens:
     ``text[starts[i]:ends[i]] == raw[i]``. ``words`` is the set of folded words and
     ``joined`` is ``" w0 w1 … "``, so a folded phrase (or a phrase ending in a prefix) is
     present exactly when ``" a b "`` (or ``" a b"``) is a substring of it. Everything but
-    ``folded`` is computed on first use, since most articles match no rule and never need it.
+    ``folded`` is computed on first use, since most articles match no rule and never need it;
+    but ``words`` and ``joined``, which every :class:`monitor.evaluate.Evaluator` reads,
+    come with ``folded`` from the one C call (:func:`monitor._words.fold_ascii`) that folds
+    and cuts ASCII text, and text whose non-ASCII characters all fold to ASCII.
     """
 
     __slots__ = (
@@ -231,15 +247,27 @@ class Tokens:
     def __init__(self, text: str) -> None:
         self.text = text
         self._flat = ""
+        self._words: set[str] | None = None
+        self._joined: str | None = None
+        # ASCII text, and text whose few non-ASCII characters each fold to ASCII (replaced
+        # throughout, as in _fold_flat), is folded and cut by one C call, which makes its
+        # word set and joined words too: the Evaluator reads both of every field.
+        self.folded: list[str]
         if text.isascii():
             self._chars = ""
             self.pattern = WORD_RE
-            self._flat = text.encode("ascii").translate(_ASCII_FOLD_BYTES).decode("ascii")
-            self.folded: list[str] = self._flat.split()
+            self._flat, self.folded, self._words, self._joined = fold_ascii(text)
         else:
             self._chars = chars = non_ascii(text)
             self.pattern = WORD_MARKS_RE if _HAS_MARK.search(chars) else WORD_RE
-            self.folded, self._flat = _fold_flat(text, chars)
+            if self.pattern is WORD_MARKS_RE:
+                self.folded = _fold_marked(text)
+            elif (replaced := _replace_each(text, chars, _ascii_fold_of)) is None:
+                self.folded = _fold_runs(text)
+            else:
+                flat, self.folded, self._words, self._joined = fold_ascii(replaced)
+                if _all_aligned(chars):
+                    self._flat = flat
         self._located: dict[str, list[int]] = {}
         self._padded: str | None = None
         self._calls = 0
@@ -248,8 +276,6 @@ class Tokens:
         self._ends: list[int] = []
         self._index: dict[str, list[int]] | None = None
         self._vocab: list[str] | None = None
-        self._words: set[str] | None = None
-        self._joined: str | None = None
         self._positions: dict[str, list[int]] = {}
         self._seams: dict[bool, tuple[str, list[int]]] = {}
 
