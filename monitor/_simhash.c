@@ -1,4 +1,21 @@
-/* The arithmetic of monitor.simhash.fingerprint, once its words are hashed.
+/* monitor.simhash.fingerprint in C: the words of a text, their cached hashes, the votes.
+ *
+ * words(text, min_line_chars, min_line_words, max_words) -> the words SimHash uses: the text
+ * is lower-cased (text.lower()) and cut at "\n" only; a line of fewer than ``min_line_chars``
+ * characters (of the lower-cased line) is skipped; the words of a line are its maximal runs
+ * of characters for which str.isalnum() holds (Py_UNICODE_ISALNUM: what the regex
+ * ``[^\W_]+`` finds; in ASCII [a-z0-9]); a line of fewer than ``min_line_words`` words is
+ * skipped; the words of the other lines are kept, the first ``max_words`` of them.
+ *
+ * fingerprint(text, min_line_chars, min_line_words, max_words, min_words, sample_from, sample,
+ *             cache, cache_limit, digest)
+ *   -> simhash([cache[w] or digest(w) for w in words(text, ...)], sample_from, sample), or
+ * None when there are fewer than ``min_words`` words (then ``cache`` is not touched). The
+ * words that ``cache`` (a dict) does not hold are hashed by ``digest`` (8 bytes each) and
+ * then added to it, all at once, after clearing it if it holds ``cache_limit`` words or more.
+ * Only the calls of ``digest`` run Python code, and another thread may then clear or fill
+ * ``cache``: the hashes found in it are copied out before the first call, and the others are
+ * this call's own, so no result depends on other threads.
  *
  * simhash(hashes, sample_from, sample) takes each word's 64-bit hash as 8 little-endian
  * bytes. The shingles are the word triples (a, b, c) at i, i + 1, i + 2; with at least
@@ -7,12 +24,18 @@
  * (a ^ rotl(b, 21) ^ rotl(c, 42)) * 0x9E3779B97F4A7C15 mod 2**64, and bit j of the result is
  * set when more than half of the features have it set. None when no shingle is kept.
  *
- * The same as the big-integer lanes of the Python code it replaces (which tests keep as a
- * reference), at a fraction of the cost: one pass over the hashes, 64 counters.
+ * The same as the Python code it replaces (tests keep frozen copies of it), at a fraction of
+ * the cost. An ASCII line (most lines, in most texts) is lower-cased and its letters and
+ * digits found 8 characters at a time, into a buffer, with no str made; another line is
+ * lower-cased by str.lower() and read a character at a time. The words go into a table of
+ * the text's distinct words (about half of a text's words are repeats), and a str is made
+ * and looked up in ``cache`` once per distinct word only. The votes are one pass over the
+ * hashes with 64 counters.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MULTIPLIER 0x9E3779B97F4A7C15ULL
 
@@ -21,6 +44,11 @@ static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k
 /* SPREAD[v] has byte k set to bit k of v: adding it to a word of 8 byte-wide counters counts
  * 8 bits of a feature at once (up to 255 features before the bytes must be flushed). */
 static uint64_t SPREAD[256];
+
+/* ALNUM[c]: ASCII c is a letter or a digit. LOWER[c]: ASCII c lower-cased. */
+static unsigned char ALNUM[128], LOWER[128];
+
+static PyObject *lower_name; /* "lower", interned */
 
 /* Adds the byte-wide counters to the wide ones, and clears them. */
 static void flush(uint64_t packed[8], Py_ssize_t counts[64]) {
@@ -38,35 +66,12 @@ static inline uint64_t le64(const unsigned char *p) {
     return v;
 }
 
-static PyObject *simhash(PyObject *self, PyObject *args) {
-    PyObject *list;
-    Py_ssize_t sample_from, sample, n, i, total = 0;
-    uint64_t *h;
-    Py_ssize_t counts[64] = {0};
+/* The SimHash of the n hashes h (see the opening comment); sample is in 1..256. */
+static PyObject *vote(const uint64_t *h, Py_ssize_t n, Py_ssize_t sample_from,
+                      Py_ssize_t sample) {
+    Py_ssize_t counts[64] = {0}, i, total = 0;
     uint64_t fp = 0, packed[8] = {0};
     int pending = 0;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "O!nn:simhash", &PyList_Type, &list, &sample_from, &sample))
-        return NULL;
-    if (sample < 1 || sample > 256) {
-        PyErr_SetString(PyExc_ValueError, "sample must be in 1..256");
-        return NULL;
-    }
-    n = PyList_GET_SIZE(list);
-    if (n < 3)
-        Py_RETURN_NONE;
-    h = PyMem_Malloc(sizeof(uint64_t) * (size_t)n);
-    if (h == NULL)
-        return PyErr_NoMemory();
-    for (i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(list, i);
-        if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) != 8) {
-            PyMem_Free(h);
-            PyErr_SetString(PyExc_TypeError, "hashes must be 8-byte bytes objects");
-            return NULL;
-        }
-        h[i] = le64((const unsigned char *)PyBytes_AS_STRING(item));
-    }
     for (i = 0; i + 2 < n; i++) {
         uint64_t feature;
         if (n >= sample_from && (h[i] & 0xFF) % (uint64_t)sample != 0)
@@ -81,7 +86,6 @@ static PyObject *simhash(PyObject *self, PyObject *args) {
         }
     }
     flush(packed, counts);
-    PyMem_Free(h);
     if (total == 0)
         Py_RETURN_NONE;
     for (int j = 0; j < 64; j++)
@@ -90,9 +94,635 @@ static PyObject *simhash(PyObject *self, PyObject *args) {
     return PyLong_FromUnsignedLongLong(fp);
 }
 
+static int check_sample(Py_ssize_t sample) {
+    if (sample < 1 || sample > 256) {
+        PyErr_SetString(PyExc_ValueError, "sample must be in 1..256");
+        return -1;
+    }
+    return 0;
+}
+
+/* The 64-bit hash in item, an 8-byte bytes object; -1 and TypeError when it is not one. */
+static int hash_of(PyObject *item, uint64_t *out) {
+    if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) != 8) {
+        PyErr_SetString(PyExc_TypeError, "hashes must be 8-byte bytes objects");
+        return -1;
+    }
+    *out = le64((const unsigned char *)PyBytes_AS_STRING(item));
+    return 0;
+}
+
+static PyObject *simhash(PyObject *self, PyObject *args) {
+    PyObject *list, *result;
+    Py_ssize_t sample_from, sample, n, i;
+    uint64_t *h;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!nn:simhash", &PyList_Type, &list, &sample_from, &sample))
+        return NULL;
+    if (check_sample(sample) < 0)
+        return NULL;
+    n = PyList_GET_SIZE(list);
+    if (n < 3)
+        Py_RETURN_NONE;
+    h = PyMem_Malloc(sizeof(uint64_t) * (size_t)n);
+    if (h == NULL)
+        return PyErr_NoMemory();
+    for (i = 0; i < n; i++) {
+        if (hash_of(PyList_GET_ITEM(list, i), &h[i]) < 0) {
+            PyMem_Free(h);
+            return NULL;
+        }
+    }
+    result = vote(h, n, sample_from, sample);
+    PyMem_Free(h);
+    return result;
+}
+
+/* --- words ------------------------------------------------------------------------------ */
+
+/* PyUnicode_READY, which Python 3.12 deprecates (every str is ready there). */
+static inline int ready(PyObject *text) {
+#if PY_VERSION_HEX < 0x030C0000
+    return PyUnicode_READY(text);
+#else
+    (void)text;
+    return 0;
+#endif
+}
+
+static inline int is_word_char(Py_UCS4 c) {
+    return c < 128 ? ALNUM[c] : Py_UNICODE_ISALNUM(c);
+}
+
+/* One entry per distinct word of a text (fingerprint). */
+typedef struct {
+    PyObject *word;   /* owned */
+    uint64_t key;     /* word_key of its characters */
+    uint64_t head;    /* the first 8 bytes of its characters (zeros past the end) */
+    Py_ssize_t bytes; /* of its characters */
+    int kind;
+    uint64_t hash; /* its 64-bit hash, once known */
+} entry_t;
+
+typedef struct {
+    Py_ssize_t min_line_chars, min_line_words, max_words;
+    Py_ssize_t n;             /* words kept so far */
+    Py_ssize_t *spans;        /* of the current line: word i at 2i (start), 2i + 1 (end) */
+    Py_ssize_t span_capacity; /* in words */
+    unsigned char *low;       /* an ASCII line lower-cased (and 8 bytes to spare) */
+    Py_ssize_t low_capacity;
+    uint64_t *alnum; /* bit j % 64 of alnum[j / 64]: character j of low is a letter or digit */
+    Py_ssize_t alnum_capacity;
+    /* words(): the words kept, in a list */
+    PyObject *list;
+    /* fingerprint(): the distinct words, and which of them each word kept is */
+    entry_t *entries;
+    Py_ssize_t distinct, entry_capacity;
+    Py_ssize_t *slots; /* open addressing on the entries' keys: index + 1, or 0 */
+    size_t mask;       /* the number of slots (a power of two) less one */
+    Py_ssize_t *tokens; /* the entry of each word kept */
+    Py_ssize_t token_capacity;
+} words_t;
+
+static void words_free(words_t *w) {
+    for (Py_ssize_t k = 0; k < w->distinct; k++)
+        Py_DECREF(w->entries[k].word);
+    PyMem_Free(w->entries);
+    PyMem_Free(w->slots);
+    PyMem_Free(w->tokens);
+    PyMem_Free(w->spans);
+    PyMem_Free(w->low);
+    PyMem_Free(w->alnum);
+    Py_XDECREF(w->list);
+}
+
+/* items (holding *capacity items of size bytes) grown to hold count, or items itself when it
+ * does; NULL and MemoryError when memory runs out (items is then left as it was). */
+static void *reserve(void *items, Py_ssize_t *capacity, Py_ssize_t count, size_t size) {
+    Py_ssize_t want = *capacity;
+    if (items != NULL && count <= want)
+        return items;
+    while (want < count || want < 16)
+        want = want < 16 ? 16 : 2 * want;
+    if ((size_t)want > PY_SSIZE_T_MAX / size ||
+        (items = PyMem_Realloc(items, size * (size_t)want)) == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    *capacity = want;
+    return items;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LITTLE_ENDIAN_WORDS 1
+#else
+#define LITTLE_ENDIAN_WORDS 0
+#endif
+
+/* The n bytes (1..8) at p as a number, byte k at bits 8k..8k+7. padded: 8 bytes can be read
+ * at p (the ones past n are ignored). */
+static inline uint64_t load_bytes(const unsigned char *p, Py_ssize_t n, int padded) {
+    uint64_t v = 0;
+    if (padded && LITTLE_ENDIAN_WORDS) {
+        memcpy(&v, p, 8);
+        return n < 8 ? v & (((uint64_t)1 << (8 * n)) - 1) : v;
+    }
+    for (Py_ssize_t k = 0; k < n; k++)
+        v |= (uint64_t)p[k] << (8 * k);
+    return v;
+}
+
+/* A hash of the bytes characters of the given kind at p, whose first 8 are head, for the
+ * table of distinct words. */
+static uint64_t word_key(const unsigned char *p, Py_ssize_t bytes, int kind, uint64_t head,
+                         int padded) {
+    uint64_t key = (head ^ (uint64_t)bytes << 3 ^ (uint64_t)kind) * MULTIPLIER;
+    for (Py_ssize_t k = 8; k < bytes; k += 8) {
+        key ^= key >> 29;
+        key = (key ^ load_bytes(p + k, bytes - k < 8 ? bytes - k : 8, padded)) * MULTIPLIER;
+    }
+    key ^= key >> 32;
+    return key * 0xD6E8FEB86659FD93ULL;
+}
+
+/* Doubles the slots (or makes the first 256). 0, or -1 and MemoryError. */
+static int grow_slots(words_t *w) {
+    size_t size = w->slots == NULL ? 256 : 2 * (w->mask + 1);
+    Py_ssize_t *slots = PyMem_Calloc(size, sizeof(Py_ssize_t));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < w->distinct; k++) {
+        size_t slot = (size_t)(w->entries[k].key >> 32) & (size - 1);
+        while (slots[slot] != 0)
+            slot = (slot + 1) & (size - 1);
+        slots[slot] = k + 1;
+    }
+    PyMem_Free(w->slots);
+    w->slots = slots;
+    w->mask = size - 1;
+    return 0;
+}
+
+/* Records the next word kept, of size characters of the given kind at p, as its entry in
+ * the table of distinct words; a new entry takes word (a new reference) or, when word is NULL
+ * (an ASCII word, with 8 bytes to spare after it), a str made of it. 0, or -1 with an
+ * exception. */
+static int add_distinct(words_t *w, const unsigned char *p, Py_ssize_t size, int kind,
+                        PyObject *word) {
+    Py_ssize_t bytes = size * kind, found;
+    uint64_t head = load_bytes(p, bytes < 8 ? bytes : 8, word == NULL);
+    uint64_t key = word_key(p, bytes, kind, head, word == NULL);
+    size_t slot = (size_t)(key >> 32) & w->mask;
+    entry_t *e;
+    while ((found = w->slots[slot]) != 0) {
+        e = &w->entries[found - 1];
+        if (e->key == key && e->head == head && e->bytes == bytes && e->kind == kind &&
+            (bytes <= 8 ||
+             memcmp((const char *)PyUnicode_DATA(e->word) + 8, p + 8, (size_t)bytes - 8) == 0)) {
+            Py_XDECREF(word);
+            goto done;
+        }
+        slot = (slot + 1) & w->mask;
+    }
+    e = reserve(w->entries, &w->entry_capacity, w->distinct + 1, sizeof(entry_t));
+    if (e == NULL) {
+        Py_XDECREF(word);
+        return -1;
+    }
+    w->entries = e;
+    if (word == NULL) {
+        word = PyUnicode_New(size, 127);
+        if (word == NULL)
+            return -1;
+        memcpy(PyUnicode_1BYTE_DATA(word), p, (size_t)size);
+    }
+    e = &w->entries[w->distinct];
+    e->word = word;
+    e->key = key;
+    e->head = head;
+    e->bytes = bytes;
+    e->kind = kind;
+    e->hash = 0;
+    found = ++w->distinct;
+    w->slots[slot] = found;
+    if ((size_t)w->distinct * 2 > w->mask + 1 && grow_slots(w) < 0)
+        return -1;
+done:
+    w->tokens[w->n] = found - 1;
+    return 0;
+}
+
+/* Keeps the count words whose spans are in w->spans, of the line lower-cased: in w->low when
+ * line is NULL (ASCII), else the str line. 0, or -1 with an exception. */
+static int keep(words_t *w, PyObject *line, Py_ssize_t count) {
+    const Py_ssize_t *spans = w->spans;
+    if (w->list == NULL) {
+        Py_ssize_t *tokens =
+            reserve(w->tokens, &w->token_capacity, w->n + count, sizeof(Py_ssize_t));
+        if (tokens == NULL)
+            return -1;
+        w->tokens = tokens;
+    }
+    for (Py_ssize_t k = 0; k < count; k++, w->n++) {
+        Py_ssize_t first = spans[2 * k], size = spans[2 * k + 1] - first;
+        PyObject *word;
+        if (line == NULL && w->list == NULL) {
+            if (add_distinct(w, w->low + first, size, PyUnicode_1BYTE_KIND, NULL) < 0)
+                return -1;
+            continue;
+        }
+        if (line == NULL) {
+            word = PyUnicode_New(size, 127);
+            if (word == NULL)
+                return -1;
+            memcpy(PyUnicode_1BYTE_DATA(word), w->low + first, (size_t)size);
+        } else {
+            word = PyUnicode_Substring(line, first, first + size);
+            if (word == NULL)
+                return -1;
+        }
+        if (w->list == NULL) {
+            if (add_distinct(w, PyUnicode_DATA(word), size, PyUnicode_KIND(word), word) < 0)
+                return -1;
+        } else {
+            int failed = PyList_Append(w->list, word);
+            Py_DECREF(word);
+            if (failed < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Records the span [first, i) as word count of the line when there is room for it, counts it,
+ * and leaves the line's loop once the line is known to be kept and to fill what room there
+ * is (the rest of it is not read). */
+#define RECORD(first, i)                                                                       \
+    do {                                                                                       \
+        if (count < room) {                                                                    \
+            spans[2 * count] = (first);                                                        \
+            spans[2 * count + 1] = (i);                                                        \
+        }                                                                                      \
+        if (++count >= min_line_words && count >= room)                                        \
+            goto counted;                                                                      \
+    } while (0)
+
+/* The space the words of a line of size characters need: 0, or -1 and MemoryError. Sets
+ * *room to the most words to record (a line cannot hold more than (size + 1) / 2). */
+static int line_room(words_t *w, Py_ssize_t size, Py_ssize_t *room) {
+    Py_ssize_t *spans;
+    *room = w->max_words - w->n;
+    if (*room > (size + 1) / 2)
+        *room = (size + 1) / 2;
+    spans = reserve(w->spans, &w->span_capacity, *room, 2 * sizeof(Py_ssize_t));
+    if (spans == NULL)
+        return -1;
+    w->spans = spans;
+    return 0;
+}
+
+/* The index of the lowest bit set in x (not 0). */
+static inline int ctz64(uint64_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(x);
+#else
+    int j = 0;
+    for (; !(x & 1); x >>= 1)
+        j++;
+    return j;
+#endif
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGH 0x8080808080808080ULL
+
+/* The ASCII line [start, end) of (kind, data): lower-cased into w->low, its letters and digits
+ * marked in w->alnum, its words kept when there are at least min_line_words of them (as many
+ * as fit under max_words). 0, or -1 with an exception. */
+static int add_ascii_line(words_t *w, int kind, const void *data, Py_ssize_t start,
+                          Py_ssize_t end) {
+    Py_ssize_t size = end - start, chunks = (size + 63) / 64, room, count = 0, k, first = 0;
+    Py_ssize_t min_line_words = w->min_line_words, *spans;
+    const unsigned char *src;
+    unsigned char *low;
+    uint64_t *alnum, carry = 0;
+    if ((low = reserve(w->low, &w->low_capacity, size + 8, 1)) == NULL)
+        return -1;
+    w->low = low;
+    if ((alnum = reserve(w->alnum, &w->alnum_capacity, chunks, sizeof(uint64_t))) == NULL)
+        return -1;
+    w->alnum = alnum;
+    if (line_room(w, size, &room) < 0)
+        return -1;
+    spans = w->spans;
+    memset(alnum, 0, sizeof(uint64_t) * (size_t)chunks);
+    memset(low + size, 0, 8); /* read, never used, by load_bytes */
+    if (kind == PyUnicode_1BYTE_KIND) {
+        src = (const unsigned char *)data + start;
+    } else { /* narrowed first: every character is below 128 */
+        if (kind == PyUnicode_2BYTE_KIND) {
+            const Py_UCS2 *p = (const Py_UCS2 *)data + start;
+            for (k = 0; k < size; k++)
+                low[k] = (unsigned char)p[k];
+        } else {
+            const Py_UCS4 *p = (const Py_UCS4 *)data + start;
+            for (k = 0; k < size; k++)
+                low[k] = (unsigned char)p[k];
+        }
+        src = low;
+    }
+    k = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* 8 characters at a time: every byte is below 128, so adding up to 127 to each carries
+     * into no other; bit 7 of byte b of x + (128 - lo) is set when byte b >= lo, and that of
+     * ~(x + (127 - hi)) when byte b <= hi. */
+    for (; k + 8 <= size; k += 8) {
+        uint64_t x, upper, digit, letter, marks;
+        memcpy(&x, src + k, 8);
+        upper = (x + 0x3F * ONES) & ~(x + 0x25 * ONES) & HIGH;   /* 'A'..'Z' */
+        x |= upper >> 2;                                          /* + 0x20 */
+        memcpy(low + k, &x, 8);
+        digit = (x + 0x50 * ONES) & ~(x + 0x46 * ONES);           /* '0'..'9' */
+        letter = (x + 0x1F * ONES) & ~(x + 0x05 * ONES);          /* 'a'..'z' */
+        marks = (((digit | letter) & HIGH) >> 7) * 0x0102040810204080ULL >> 56;
+        alnum[k / 64] |= marks << (k % 64);
+    }
+#endif
+    for (; k < size; k++) {
+        low[k] = LOWER[src[k]];
+        alnum[k / 64] |= (uint64_t)ALNUM[low[k]] << (k % 64);
+    }
+    /* The words start where a mark follows no mark, and end where no mark follows one. */
+    for (Py_ssize_t c = 0; c < chunks; c++) {
+        uint64_t marks = alnum[c], edges = marks ^ (marks << 1 | carry);
+        carry = marks >> 63;
+        if (c == chunks - 1 && size % 64 != 0)
+            edges &= ((uint64_t)1 << (size % 64)) - 1;
+        while (edges != 0) {
+            int j = ctz64(edges);
+            edges &= edges - 1;
+            if (marks >> j & 1)
+                first = 64 * c + j;
+            else
+                RECORD(first, 64 * c + j);
+        }
+    }
+    if (size > 0 && alnum[(size - 1) / 64] >> ((size - 1) % 64) & 1)
+        RECORD(first, size);
+counted:
+    if (count < min_line_words)
+        return 0;
+    return keep(w, NULL, count < room ? count : room);
+}
+
+/* The line, a lower-cased str: its words kept when there are at least min_line_words of them
+ * (as many as fit under max_words). 0, or -1 with an exception. */
+static int add_line(words_t *w, PyObject *line) {
+    int kind = PyUnicode_KIND(line);
+    const void *data = PyUnicode_DATA(line);
+    Py_ssize_t size = PyUnicode_GET_LENGTH(line), min_line_words = w->min_line_words;
+    Py_ssize_t room, count = 0, i = 0, *spans;
+    if (line_room(w, size, &room) < 0)
+        return -1;
+    spans = w->spans;
+    while (i < size) {
+        Py_ssize_t first;
+        while (i < size && !is_word_char(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i == size)
+            break;
+        first = i;
+        while (i < size && is_word_char(PyUnicode_READ(kind, data, i)))
+            i++;
+        RECORD(first, i);
+    }
+counted:
+    if (count < min_line_words)
+        return 0;
+    return keep(w, line, count < room ? count : room);
+}
+
+/* Where the line starting at i of ASCII data ends: the next "\n" or the end of the text. */
+static Py_ssize_t line_end_ascii(const void *data, Py_ssize_t length, Py_ssize_t i) {
+    const char *p = data, *nl = memchr(p + i, '\n', (size_t)(length - i));
+    return nl ? nl - p : length;
+}
+
+/* Where the line starting at i ends (the next "\n" or the end of the text), and in *ascii
+ * whether it is all ASCII. */
+static Py_ssize_t line_end(int kind, const void *data, Py_ssize_t length, Py_ssize_t i,
+                           int *ascii) {
+    Py_UCS4 all = 0;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *p = data, *nl = memchr(p + i, '\n', (size_t)(length - i));
+        Py_ssize_t end = nl ? nl - p : length;
+        for (; i < end; i++)
+            all |= p[i];
+        *ascii = all < 128;
+        return end;
+    }
+    if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *p = data;
+        for (; i < length && p[i] != '\n'; i++)
+            all |= p[i];
+    } else {
+        const Py_UCS4 *p = data;
+        for (; i < length && p[i] != '\n'; i++)
+            all |= p[i];
+    }
+    *ascii = all < 128;
+    return i;
+}
+
+/* The lower-cased text, which must be a str. */
+static PyObject *lower(PyObject *text) {
+    PyObject *low = PyObject_CallMethodNoArgs(text, lower_name);
+    if (low == NULL)
+        return NULL;
+    if (!PyUnicode_Check(low)) {
+        Py_DECREF(low);
+        PyErr_SetString(PyExc_TypeError, "text.lower() must return a str");
+        return NULL;
+    }
+    if (ready(low) < 0) {
+        Py_DECREF(low);
+        return NULL;
+    }
+    return low;
+}
+
+/* Keeps the words of text in w (see the opening comment). 0, or -1 with an exception.
+ *
+ * A str (not a subclass, whose lower() may differ) is lower-cased line by line, which gives
+ * what text.lower().split("\n") gives: no character lower-cases to or from "\n", and the one
+ * rule of str.lower() that looks at neighbours (a final capital sigma) stops at "\n", which
+ * is neither cased nor case-ignorable. An ASCII line is lower-cased here; another is
+ * lower-cased by str.lower() first (its length is then the lower-cased one: never shorter,
+ * at most 3 times longer). */
+static int scan_text(words_t *w, PyObject *text) {
+    PyObject *owned = NULL;
+    Py_ssize_t start = 0, length;
+    int kind, by_line, ascii, failed = 0;
+    const void *data;
+    if (w->max_words < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_words must not be negative");
+        return -1;
+    }
+    if (ready(text) < 0)
+        return -1;
+    by_line = PyUnicode_CheckExact(text);
+    if (!by_line) {
+        text = owned = lower(text);
+        if (text == NULL)
+            return -1;
+    }
+    ascii = PyUnicode_IS_ASCII(text);
+    kind = PyUnicode_KIND(text);
+    data = PyUnicode_DATA(text);
+    length = PyUnicode_GET_LENGTH(text);
+    while (w->n < w->max_words) { /* the lines, as text.split("\n") has them */
+        int line_ascii = 1;
+        Py_ssize_t end = ascii ? line_end_ascii(data, length, start)
+                               : line_end(kind, data, length, start, &line_ascii);
+        if (3 * (end - start) < w->min_line_chars) {
+            /* too short, even lower-cased */
+        } else if (line_ascii && by_line) {
+            if (end - start >= w->min_line_chars)
+                failed = add_ascii_line(w, kind, data, start, end);
+        } else {
+            /* lower-cased by str.lower(), or already by a subclass's lower() (which may leave
+             * capitals: its lines are read as they are, as text.lower() gave them) */
+            PyObject *line = PyUnicode_Substring(text, start, end);
+            if (line != NULL && by_line) {
+                PyObject *low = lower(line);
+                Py_DECREF(line);
+                line = low;
+            }
+            if (line == NULL)
+                failed = -1;
+            else if (PyUnicode_GET_LENGTH(line) >= w->min_line_chars)
+                failed = add_line(w, line);
+            Py_XDECREF(line);
+        }
+        if (failed || end == length)
+            break;
+        start = end + 1;
+    }
+    Py_XDECREF(owned);
+    return failed ? -1 : 0;
+}
+
+static PyObject *words(PyObject *self, PyObject *args) {
+    PyObject *text, *list;
+    words_t w = {0};
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Unnn:words", &text, &w.min_line_chars, &w.min_line_words,
+                          &w.max_words))
+        return NULL;
+    w.list = PyList_New(0);
+    if (w.list == NULL)
+        return NULL;
+    if (scan_text(&w, text) < 0) {
+        words_free(&w);
+        return NULL;
+    }
+    list = w.list;
+    w.list = NULL;
+    words_free(&w);
+    return list;
+}
+
+/* The hashes of the distinct words at the n indices at, by digest, and the cache updated with
+ * them (see the opening comment). 0, or -1 with an exception. */
+static int digest_missing(words_t *w, const Py_ssize_t *at, Py_ssize_t n, PyObject *cache,
+                          Py_ssize_t cache_limit, PyObject *digest) {
+    PyObject *fresh = PyDict_New();
+    int ok = -1;
+    if (fresh == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        entry_t *e = &w->entries[at[i]];
+        PyObject *d = PyObject_CallOneArg(digest, e->word); /* may let other threads run */
+        if (d == NULL)
+            goto done;
+        if (hash_of(d, &e->hash) < 0 || PyDict_SetItem(fresh, e->word, d) < 0) {
+            Py_DECREF(d);
+            goto done;
+        }
+        Py_DECREF(d);
+    }
+    if (PyDict_GET_SIZE(cache) >= cache_limit)
+        PyDict_Clear(cache);
+    ok = PyDict_Update(cache, fresh);
+done:
+    Py_DECREF(fresh);
+    return ok;
+}
+
+static PyObject *fingerprint(PyObject *self, PyObject *args) {
+    PyObject *text, *cache, *digest, *result = NULL;
+    Py_ssize_t min_words, sample_from, sample, cache_limit, i, missing = 0;
+    uint64_t *h = NULL;
+    Py_ssize_t *at = NULL;
+    words_t w = {0};
+    (void)self;
+    if (!PyArg_ParseTuple(args, "UnnnnnnO!nO:fingerprint", &text, &w.min_line_chars,
+                          &w.min_line_words, &w.max_words, &min_words, &sample_from, &sample,
+                          &PyDict_Type, &cache, &cache_limit, &digest))
+        return NULL;
+    if (check_sample(sample) < 0)
+        return NULL;
+    if (!PyCallable_Check(digest)) {
+        PyErr_SetString(PyExc_TypeError, "digest must be callable");
+        return NULL;
+    }
+    if (grow_slots(&w) < 0 || scan_text(&w, text) < 0)
+        goto done;
+    if (w.n < min_words) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    h = PyMem_Malloc(sizeof(uint64_t) * (size_t)(w.n > 0 ? w.n : 1));
+    at = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(w.distinct > 0 ? w.distinct : 1));
+    if (h == NULL || at == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* No Python code runs in this loop (the words are exact str), so what the cache holds is
+     * copied out before any other thread can change it. */
+    for (i = 0; i < w.distinct; i++) {
+        PyObject *d = PyDict_GetItemWithError(cache, w.entries[i].word);
+        if (d != NULL) {
+            if (hash_of(d, &w.entries[i].hash) < 0)
+                goto done;
+        } else if (PyErr_Occurred()) {
+            goto done;
+        } else {
+            at[missing++] = i;
+        }
+    }
+    if (missing && digest_missing(&w, at, missing, cache, cache_limit, digest) < 0)
+        goto done;
+    for (i = 0; i < w.n; i++)
+        h[i] = w.entries[w.tokens[i]].hash;
+    result = vote(h, w.n, sample_from, sample);
+done:
+    PyMem_Free(h);
+    PyMem_Free(at);
+    words_free(&w);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"simhash", simhash, METH_VARARGS,
      "simhash(hashes, sample_from, sample) -> the SimHash of the word hashes, or None"},
+    {"words", words, METH_VARARGS,
+     "words(text, min_line_chars, min_line_words, max_words) -> the words SimHash uses"},
+    {"fingerprint", fingerprint, METH_VARARGS,
+     "fingerprint(text, min_line_chars, min_line_words, max_words, min_words, sample_from, "
+     "sample, cache, cache_limit, digest) -> the SimHash of text's words, or None"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -105,5 +735,15 @@ PyMODINIT_FUNC PyInit__simhash(void) {
         for (int j = 0; j < 8; j++)
             if (v >> j & 1)
                 SPREAD[v] |= (uint64_t)1 << (8 * j);
+    for (int c = 0; c < 128; c++) {
+        int upper = c >= 'A' && c <= 'Z';
+        ALNUM[c] = upper || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        LOWER[c] = (unsigned char)(upper ? c + ('a' - 'A') : c);
+    }
+    if (lower_name == NULL) {
+        lower_name = PyUnicode_InternFromString("lower");
+        if (lower_name == NULL)
+            return NULL;
+    }
     return PyModule_Create(&module);
 }

@@ -48,7 +48,6 @@ SAMPLE = 4  # a power of two: a word is sampled when the low bits of its hash ar
 SAMPLE_FROM_WORDS = 400
 MASK = (1 << BITS) - 1
 MULTIPLIER = 0x9E3779B97F4A7C15  # as monitor/_simhash.c has it
-_WORD = re.compile(r"[^\W_]+")
 _EXACT_WORD = re.compile(r"[-+\u2212]?[0-9]+(?:[.,][0-9]+)*|[^\W_]+")  # "-5" is not "5"
 _CACHE_LIMIT = 200_000
 _word_digests: dict[str, bytes] = {}  # each word's 64-bit BLAKE2b hash, 8 bytes little-endian
@@ -57,17 +56,35 @@ _word_digests: dict[str, bytes] = {}  # each word's 64-bit BLAKE2b hash, 8 bytes
 def fingerprint(text: str) -> int | None:
     """The SimHash of ``text`` as an unsigned 64-bit int, or None when it is too short.
 
-    Shingle ``i`` of words ``a b c`` (64-bit hashes) is the feature
-    ``(a ^ rotl(b, 21) ^ rotl(c, 42)) * MULTIPLIER mod 2**64``; bit ``j`` of the result is
-    set when more than half of the (sampled) features have it set. Long texts keep the
-    shingles starting at one word in SAMPLE, chosen by the word's own hash (the low byte of
-    its digest) so that every copy keeps the same ones: a fraction of the cost, plenty of
-    votes. That arithmetic is one C pass over the hashes (``monitor/_simhash.c``).
+    The words are :func:`_words`'s. Shingle ``i`` of words ``a b c`` (64-bit hashes) is the
+    feature ``(a ^ rotl(b, 21) ^ rotl(c, 42)) * MULTIPLIER mod 2**64``; bit ``j`` of the
+    result is set when more than half of the (sampled) features have it set. Long texts keep
+    the shingles starting at one word in SAMPLE, chosen by the word's own hash (the low byte
+    of its digest) so that every copy keeps the same ones: a fraction of the cost, plenty of
+    votes.
+
+    A word's hash is taken from ``_word_digests`` when there; the words that are not are
+    hashed (:func:`_digest`) and added to it, after clearing it when it holds
+    ``_CACHE_LIMIT`` words or more, so it stays bounded. The worker threads share it: the
+    digests may let another thread run and clear it, which changes no result (the hashes
+    found are copied out first, the others come from the call's own). A text too short for a
+    fingerprint leaves it alone.
+
+    All of it is one C call (``monitor/_simhash.c``): the words are found, lower-cased and
+    looked up once per distinct word, without a list of them.
     """
-    words = _words(text)
-    if len(words) < MIN_WORDS:
-        return None
-    return _simhash.simhash(_hashes(words), SAMPLE_FROM_WORDS, SAMPLE)
+    return _simhash.fingerprint(
+        text,
+        MIN_LINE_CHARS,
+        MIN_LINE_WORDS,
+        MAX_WORDS,
+        MIN_WORDS,
+        SAMPLE_FROM_WORDS,
+        SAMPLE,
+        _word_digests,
+        _CACHE_LIMIT,
+        _digest,
+    )
 
 
 def exact_fingerprint(title: str, text: str, day: str = "") -> int | None:
@@ -82,33 +99,16 @@ def exact_fingerprint(title: str, text: str, day: str = "") -> int | None:
     return int.from_bytes(digest.digest(), "little")
 
 
-# ASCII text with every character but letters, digits and newlines made a space: its words
-# are then what str.split finds, as _WORD would (one C pass, where the regex is 4x slower).
-_ASCII_WORDS = str.maketrans({i: " " for i in range(128) if not chr(i).isalnum() and i != 10})
-
-
 def _words(text: str) -> list[str]:
-    """The first MAX_WORDS lower-cased words of the lines of at least MIN_LINE_WORDS."""
-    words: list[str] = []
-    text = text.lower()  # first: "İ" becomes two characters, "K" (Kelvin) becomes ASCII
-    ascii_only = text.isascii()
-    if ascii_only:
-        text = text.translate(_ASCII_WORDS)
-    for line in text.split("\n"):
-        if len(line) < MIN_LINE_CHARS:
-            continue
-        if ascii_only:
-            found = line.split()
-        elif line.isascii():  # most lines of most non-English texts
-            found = line.translate(_ASCII_WORDS).split()
-        else:
-            found = _WORD.findall(line)
-        if len(found) >= MIN_LINE_WORDS:
-            words += found
-            if len(words) >= MAX_WORDS:
-                del words[MAX_WORDS:]
-                break
-    return words
+    """The first MAX_WORDS lower-cased words of the lines of at least MIN_LINE_WORDS: the
+    words :func:`fingerprint` hashes (it finds them the same way, without this list).
+
+    The text is lower-cased first ("İ" becomes two characters, "K" (Kelvin) becomes ASCII)
+    and cut into lines at "\\n" only; a line of fewer than MIN_LINE_CHARS characters (once
+    lower-cased) is skipped; the words are the runs of letters and digits (the regex
+    ``[^\\W_]+``: str.isalnum, so not "_"); a line of fewer than MIN_LINE_WORDS words is
+    skipped. One C pass (``monitor/_simhash.c``)."""
+    return _simhash.words(text, MIN_LINE_CHARS, MIN_LINE_WORDS, MAX_WORDS)
 
 
 def distance(a: int, b: int) -> int:
@@ -126,24 +126,6 @@ def to_hex(fp: int) -> str:
     return f"{fp:016x}"
 
 
-def _hashes(words: list[str]) -> list[bytes]:
-    """Each word's 64-bit BLAKE2b hash as 8 little-endian bytes (cached across calls, the
-    cache bounded)."""
-    cache = _word_digests
-    try:
-        return list(map(cache.__getitem__, words))
-    except KeyError:
-        pass
-    fresh = {word: _digest(word) for word in set(words).difference(cache)}
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache.update(fresh)
-    try:
-        return list(map(cache.__getitem__, words))
-    except KeyError:  # another thread cleared the cache meanwhile: answer from our own
-        found = {word: _digest(word) for word in set(words)}
-        return list(map(found.__getitem__, words))
-
-
 def _digest(word: str) -> bytes:
+    """``word``'s 64-bit BLAKE2b hash, 8 bytes little-endian (what ``_word_digests`` holds)."""
     return hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest()
