@@ -203,7 +203,7 @@ typedef struct {
     enum kind kind;
 } Element;
 
-/* Sorted by name, for bsearch. BLOCK: its tags are line breaks. DROPPED: raw text, not
+/* BLOCK: its tags are line breaks. DROPPED: raw text, not
  * shown. KEPT: raw text, shown as written. RCDATA: text with references, shown. PLAINTEXT:
  * the rest of the input is text. NESTED: markup, not shown (counted by depth). */
 static const Element ELEMENTS[] = {
@@ -223,14 +223,26 @@ static const Element ELEMENTS[] = {
     {"ul", BLOCK}, {"xmp", KEPT},
 };
 
-static int by_name(const void *key, const void *element) {
-    return strcmp((const char *)key, ((const Element *)element)->name);
+/* ELEMENTS by a hash of their names, filled at import: most tags are looked up with one
+ * probe and one strcmp (a, span, img...: an empty slot at once). */
+#define SLOTS 256
+static const Element *slots[SLOTS];
+
+static unsigned slot_of(const char *name) {
+    unsigned h = 5381;
+    for (; *name; name++)
+        h = h * 33 + (unsigned char)*name;
+    return h % SLOTS;
 }
 
 static enum kind kind_of(const char *name) {
-    const Element *found = bsearch(name, ELEMENTS, sizeof ELEMENTS / sizeof *ELEMENTS,
-                                   sizeof *ELEMENTS, by_name);
-    return found == NULL ? OTHER : found->kind;
+    for (unsigned i = slot_of(name);; i = (i + 1) % SLOTS) {
+        const Element *found = slots[i];
+        if (found == NULL)
+            return OTHER;
+        if (strcmp(found->name, name) == 0)
+            return found->kind;
+    }
 }
 
 /* Reads a tag whose name starts at i (after "<" or "</"); returns the index after its ">",
@@ -492,6 +504,12 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__htmltext(void) {
     PyObject *html, *key, *value;
     Py_ssize_t pos = 0;
+    for (size_t e = 0; e < sizeof ELEMENTS / sizeof *ELEMENTS; e++) {
+        unsigned i = slot_of(ELEMENTS[e].name);
+        while (slots[i] != NULL)
+            i = (i + 1) % SLOTS;
+        slots[i] = &ELEMENTS[e];
+    }
     html = PyImport_ImportModule("html.entities");
     if (html == NULL)
         return NULL;
