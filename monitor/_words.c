@@ -221,7 +221,56 @@ error:
     return NULL;
 }
 
+/* index(folded): {word: [its positions in folded, ascending]}, the words in first-occurrence
+ * order: what Tokens.index built in Python, a dict look-up and an append per word. */
+static PyObject *index_words(PyObject *self, PyObject *folded) {
+    PyObject *index, *positions, *at;
+    Py_ssize_t i, n;
+    (void)self;
+    if (!PyList_Check(folded)) {
+        PyErr_SetString(PyExc_TypeError, "index() takes a list of str");
+        return NULL;
+    }
+    index = PyDict_New();
+    if (index == NULL)
+        return NULL;
+    n = PyList_GET_SIZE(folded);
+    for (i = 0; i < n; i++) {
+        PyObject *word = PyList_GET_ITEM(folded, i); /* borrowed; the list is not changed */
+        if (!PyUnicode_Check(word)) {
+            PyErr_SetString(PyExc_TypeError, "index() takes a list of str");
+            goto fail;
+        }
+        positions = PyDict_GetItemWithError(index, word);
+        if (positions == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            positions = PyList_New(0);
+            if (positions == NULL)
+                goto fail;
+            if (PyDict_SetItem(index, word, positions) < 0) {
+                Py_DECREF(positions);
+                goto fail;
+            }
+            Py_DECREF(positions); /* the dict holds it */
+        }
+        at = PyLong_FromSsize_t(i);
+        if (at == NULL || PyList_Append(positions, at) < 0) {
+            Py_XDECREF(at);
+            goto fail;
+        }
+        Py_DECREF(at);
+    }
+    return index;
+fail:
+    Py_DECREF(index);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"index", index_words, METH_O,
+     "index(folded, /)\n--\n\n"
+     "Each word of the list ``folded`` with its positions there, in order."},
     {"fold_ascii", fold_ascii, METH_O,
      "fold_ascii(text, /)\n--\n\n"
      "For ASCII ``text``: (flat, folded, words, joined), its letters lowered and other "

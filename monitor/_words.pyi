@@ -6,3 +6,7 @@ def fold_ascii(text: str, /) -> tuple[str, list[str], set[str], str]:
     ``flat`` is ``text`` with letters lowered, digits kept and every other character a
     space, ``folded`` is ``flat.split()``, ``words`` is ``set(folded)`` (holding the very
     str objects of ``folded``) and ``joined`` is ``" " + " ".join(folded) + " "``."""
+
+def index(folded: list[str], /) -> dict[str, list[int]]:
+    """Each word of ``folded`` with its positions there, ascending; the words in the order
+    they first occur."""

@@ -33,6 +33,7 @@ from typing import Any
 import ahocorasick
 
 from monitor._words import fold_ascii
+from monitor._words import index as index_words
 from monitor.textnorm import non_ascii
 
 # One character per word in scripts written without spaces (Han, kana, CJK compatibility).
@@ -305,10 +306,7 @@ class Tokens:
     def index(self) -> dict[str, list[int]]:
         """Each folded word's positions."""
         if self._index is None:
-            index: dict[str, list[int]] = {}
-            for i, word in enumerate(self.folded):
-                index.setdefault(word, []).append(i)
-            self._index = index
+            self._index = index_words(self.folded)  # one C pass (monitor/_words.c)
         return self._index
 
     def positions(self, word: str) -> list[int]:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor._words import fold_ascii
+from monitor._words import fold_ascii, index
 from monitor.parse import entry_article, parse_feed
 from monitor.textnorm import non_ascii
 from monitor.words import (
@@ -262,3 +262,23 @@ def test_corpus_texts(corpus: Path) -> None:
         toks = check(text)
         paths.add((text.isascii(), toks.pattern is WORD_MARKS_RE, bool(toks._flat)))
     assert {(True, False, True), (False, False, True), (False, True, False)} <= paths
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "bb", "c", "south", "korea", "é", "1"]), max_size=600))
+def test_index_as_reference(folded: list[str]) -> None:
+    """index() gives each word's positions, ascending, words in first-occurrence order, as
+    the Python loop it replaced did."""
+    reference: dict[str, list[int]] = {}
+    for i, word in enumerate(folded):
+        reference.setdefault(word, []).append(i)
+    found = index(folded)
+    assert found == reference
+    assert list(found) == list(reference)
+
+
+@pytest.mark.parametrize("bad", [None, ("a",), ["a", 1], "ab"])
+def test_index_refuses_what_is_not_a_list_of_str(bad: object) -> None:
+    """A TypeError, never a crash."""
+    with pytest.raises(TypeError):
+        index(bad)  # type: ignore[arg-type]
