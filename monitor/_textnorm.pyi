@@ -1,4 +1,16 @@
-"""The whitespace stage of :mod:`monitor.textnorm` (monitor/_textnorm.c)."""
+"""The character and whitespace stages of :mod:`monitor.textnorm` (monitor/_textnorm.c)."""
+
+from collections.abc import Callable
+
+UNIDATA_VERSION: str
+"""The Unicode version of unicodedata the C file's table of NFKC-stable characters was
+generated from."""
+
+def fold(text: str, nfkc: Callable[[str], str], /) -> str:
+    """``text`` with no-break spaces made spaces, ellipses "...", the invisibles dropped; then
+    ``nfkc`` of that (called only where NFKC may change it: on the text, or on single
+    characters); then the quotes and dashes folded to ASCII and the C1 controls made spaces
+    (see the C file for how NFKC is skipped)."""
 
 def tidy(text: str, limit: int, /) -> str:
     """``text`` with "\\r\\n" and "\\r" made "\\n", the controls that are not whitespace made

@@ -11,16 +11,16 @@ that one separated compose.
 
 from __future__ import annotations
 
-import re
 import threading
 import unicodedata
 
-from monitor._textnorm import tidy
+from monitor._textnorm import fold, tidy
 
 MAX_CHARS = 1_000_000
 
-# Typographic quotes and dashes, folded to their ASCII forms. A regex finds them: str.translate
-# looks every character up in a dict, which costs more than all the other steps together.
+# Typographic quotes and dashes, folded to their ASCII forms after NFKC (which has made a
+# non-breaking hyphen a hyphen and a double prime two primes by then: those two entries
+# never apply).
 _FOLD = {
     "\u2018": "'",
     "\u2019": "'",
@@ -45,24 +45,16 @@ _FOLD = {
 # Zero-width characters, bidi controls and variation selectors: invisible, and a way to hide
 # words from rules ("Ko\ufe0frea"). Variation selectors mostly follow emoji (VS16 asks for
 # the colour form), which look much the same without. Those of the supplement
-# (U+E0100-E01EF) are left: a class reaching past the BMP makes every scan a slow one.
+# (U+E0100-E01EF) are left.
 _INVISIBLE = (
     "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
     "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff\u00ad"
     + "".join(map(chr, range(0xFE00, 0xFE10)))
 )
-# Every character outside ASCII that a step below replaces, and by what: invisibles dropped
-# (found by _INVISIBLES, before NFKC), quotes and dashes folded and C1 controls made spaces
-# (found by _FOLDED, after it). Each is replaced by one thing, so replacing one distinct
-# character at a time equals the steps one by one.
-_REPLACE = {
-    **_FOLD,
-    **dict.fromkeys(_INVISIBLE, ""),
-    **{chr(c): " " for c in range(0x80, 0xA0)},
-}
-_INVISIBLES = re.compile("[" + _INVISIBLE + "]")
-_ASCII_BYTES = bytes(range(128))
-_FOLDED = re.compile("[" + "".join(c for c in _REPLACE if c not in _INVISIBLE) + "]")
+# _FOLD and _INVISIBLE say what monitor._textnorm.fold folds and drops: the C file holds its
+# own copy of them, which tests/test_textnorm_c.py checks against these.
+
+_ASCII_BYTES = bytes(range(128))  # for non_ascii()
 
 
 class _Recent(threading.local):
@@ -108,55 +100,25 @@ def _normalize(text: str) -> str:
 
 
 def _fold(text: str) -> str:
-    """``text`` (not ASCII) with the invisibles dropped, NFKC applied, then the quotes and
-    dashes folded and the C1 controls made spaces (:data:`_REPLACE`)."""
-    # No-break spaces and ellipses make most text that is not NFKC so (measured on the
-    # corpus feeds); replaced first by what NFKC makes of them (characters that compose
-    # with nothing), such text mostly passes the quick check and skips the costly pass.
-    if "\xa0" in text:
-        text = text.replace("\xa0", " ")
-    if "\u2026" in text:
-        text = text.replace("\u2026", "...")
-    text, chars = _replace_each(_INVISIBLES, text, _scanned(text))
-    if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)  # makes no invisible (checked)
-        chars = _scanned(text)
-    text, _ = _replace_each(_FOLDED, text, chars)
-    return text
+    """``text`` (not ASCII) with no-break spaces made spaces, ellipses "...", the invisibles
+    (:data:`_INVISIBLE`) dropped, NFKC applied, then the quotes and dashes folded
+    (:data:`_FOLD`) and the C1 controls made spaces.
+
+    One C pass (monitor/_textnorm.c, which says how), calling :func:`_nfkc` only where NFKC
+    may change the text: most text is made of characters NFKC leaves as they are wherever
+    they stand (a table of them says so), and the few others (a trade mark sign, a
+    non-breaking hyphen...) mostly stand for what NFKC makes of them alone."""
+    return fold(text, _nfkc)
+
+
+def _nfkc(text: str) -> str:
+    """NFKC of ``text``; the quick check first, which mostly spares the costly pass."""
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    return unicodedata.normalize("NFKC", text)
 
 
 def non_ascii(text: str) -> str:
     """The non-ASCII characters of ``text``, in order (a few C passes, no Python loop)."""
     raw = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
     return raw.decode("utf-8", "surrogatepass")
-
-
-def _scanned(text: str) -> str:
-    """What the regex scans of :func:`_normalize` look at: the non-ASCII characters of
-    ``text``, a few percent of most text, since a scan costs several times the C passes
-    that pick them out; or ``text`` itself when much of it is non-ASCII (Cyrillic, CJK...),
-    where picking them out would only add a copy to scan and keep up to date."""
-    raw = text.encode("utf-8", "surrogatepass")
-    if len(raw) - len(text) > len(text) // 4:  # the extra bytes of the multi-byte characters
-        return text
-    return raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
-
-
-def _replace_each(found_in: re.Pattern[str], text: str, chars: str) -> tuple[str, str]:
-    """``text`` with every character ``found_in`` matches replaced as :data:`_REPLACE`
-    says, ``chars`` being its non-ASCII characters or ``text`` itself (see
-    :func:`_scanned`); returns both, replaced.
-
-    One ``str.replace`` per distinct character found, each search going on from where the
-    last one stopped (nothing before it changes): a substitution would call back into
-    Python for each of the dozens of quotes an article holds, and a list of every match
-    would cost memory on a page of nothing else.
-    """
-    itself = chars is text
-    found = found_in.search(chars)
-    while found is not None:
-        char = found.group()
-        text = text.replace(char, _REPLACE[char])
-        chars = text if itself else chars.replace(char, _REPLACE[char])
-        found = found_in.search(chars, found.start())
-    return text, chars
