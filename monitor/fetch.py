@@ -36,7 +36,6 @@ _KEEP_HEADERS = (
     "retry-after",
     "link",
 )
-CHUNK = 64 * 1024
 MAX_HEADER_LINE = 8190
 MAX_HEADERS = 128
 
@@ -155,14 +154,18 @@ class Fetcher:
             raise FetchError(
                 f"body of {r.content_length} bytes exceeds max_bytes {limit}", lasting=True
             )
+        # Each piece as it came off the connection (or the decompressor), uncopied: reading
+        # in fixed-size steps would slice every large piece into copies first. A piece is
+        # bounded all the same: by the socket read, aiohttp's read buffer and, when
+        # compressed, the decompressor's step (see the module docstring).
         parts: list[bytes] = []
         size = 0
-        async for chunk in r.content.iter_chunked(CHUNK):
+        async for chunk in r.content.iter_any():
             size += len(chunk)
             if size > limit:
                 raise FetchError(f"decoded body exceeds max_bytes {limit}", lasting=True)
             parts.append(chunk)
-        return b"".join(parts)
+        return b"".join(parts)  # (one piece comes back as it is, not copied)
 
 
 _AIOHTTP_CODE = re.compile(r"^\s*\d{3}, message[:=]\s*")

@@ -7,6 +7,7 @@ replicas. ``story`` ids come from :mod:`monitor.story`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from typing import Any, Protocol
 from monitor.article import Article
 
 SUMMARY_CHARS = 300
+# json.dumps with these options builds an encoder on every call; a hit is encoded with this
+# one (encoding keeps no state between calls, so it is shared safely by threads).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class SpanLike(Protocol):
@@ -62,6 +66,7 @@ def hit_id(rule_id: str, story: str) -> str:
     return "h_" + digest[:24]
 
 
+@functools.lru_cache(maxsize=1024)  # the hits found together share one detected_at
 def iso(ts: datetime | None) -> str | None:
     """RFC 3339 UTC with a ``Z``, second precision; None stays None."""
     if ts is None:
@@ -104,7 +109,7 @@ def build_hit(
         ],
         "detected_at": iso(detected_at or datetime.now(UTC)),
     }
-    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    body = _ENCODER.encode(doc).encode()
     return Hit(hid, match.rule_id, story, body, sinks, channels)
 
 

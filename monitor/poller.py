@@ -30,9 +30,11 @@ import functools
 import random
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
@@ -212,6 +214,7 @@ class Poller:
         stories = await self._stories(fresh)
         hits: list[Hit] = []
         articles: dict[str, Article] = {}  # by hit id, for the log lines
+        detected = datetime.now(UTC)  # one clock reading for the hits found together
         for item, story in zip(fresh, stories, strict=True):
             doc = article_data(item.article) if item.matches else None
             for m in item.matches:
@@ -221,6 +224,7 @@ class Poller:
                     story,
                     sinks=m.rule.notify,
                     channels=m.rule.channels,
+                    detected_at=detected,
                     article_doc=doc,
                 )
                 hits.append(hit)
@@ -257,10 +261,15 @@ class Poller:
     def _announce(
         self, feed: FeedConfig, recorded: list[Hit], articles: dict[str, Article]
     ) -> None:
+        if not recorded:
+            return
+        # One counter lookup per rule and one logger per call, not one of each per hit.
+        for rule_id, count in Counter(hit.rule_id for hit in recorded).items():
+            self.metrics.hits.labels(rule_id).inc(count)
+        log = get_logger(feed=feed.name).bind()
         for hit in recorded:
-            self.metrics.hits.labels(hit.rule_id).inc()
             article = articles[hit.id]
-            get_logger(feed=feed.name).info(
+            log.info(
                 "hit",
                 rule=hit.rule_id,
                 hit=hit.id,
@@ -268,9 +277,8 @@ class Poller:
                 url=article.url,
                 title=article.title[:200],
             )
-        if recorded:
-            for event in self.on_hits:
-                event.set()
+        for event in self.on_hits:
+            event.set()
 
 
 # --- worker-thread work (pure) -------------------------------------------------------------

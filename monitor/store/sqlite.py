@@ -2,7 +2,9 @@
 
 Promises (beyond those of :mod:`monitor.store.base`):
 - The event loop never blocks on SQLite: one connection lives on one dedicated worker
-  thread, and every call runs there, one at a time (so no lock is needed).
+  thread, and every call runs there, one at a time, in the order made (so no lock is
+  needed). A call cancelled before its turn does not run; the calls queued when the
+  interpreter exits still run before it does.
 - WAL journal with ``synchronous=NORMAL``: a crash of the process loses nothing committed;
   a power loss may lose the last transactions but never corrupts the file.
 - ``record`` is one ``BEGIN IMMEDIATE`` transaction: on any error nothing of it is kept.
@@ -26,12 +28,10 @@ Usage: ``store = SQLiteStore(path); await store.open()`` (or ``async with SQLite
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +41,7 @@ from monitor.errors import MonitorError
 from monitor.hit import Hit
 from monitor.simhash import BAND_BITS, MASK, MAX_DISTANCE, bands, distance
 from monitor.store.base import FeedState, Pending, window_end
+from monitor.store.thread import StoreThread
 
 T = TypeVar("T")
 
@@ -137,7 +138,7 @@ class SQLiteStore:
         # The daemon owns the file and clears leases a dead predecessor left; a second
         # process (the ``deliveries`` command) must not clear the running daemon's leases.
         self.owner = owner
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: StoreThread | None = None
         self._db: sqlite3.Connection | None = None
         self._claims: dict[str, tuple[str, float]] = {}
 
@@ -148,7 +149,7 @@ class SQLiteStore:
         self._next_prune = time.time() + self.first_prune_after
         if self._executor is not None:
             return self
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._executor = StoreThread("sqlite-store")
         try:
             await self._thread(self._connect)
         except (sqlite3.Error, OSError) as exc:
@@ -209,7 +210,7 @@ class SQLiteStore:
         """Run ``fn`` on the store's own thread."""
         if self._executor is None:
             raise RuntimeError("SQLiteStore is not open (await store.open() first)")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        return await self._executor.call(fn)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` on the store's own thread."""
