@@ -4,19 +4,22 @@ Promises: NFKC, typographic quotes/dashes folded to ASCII ones, every kind of Un
 (non-breaking, thin, ideographic...) made a plain space, zero-width characters, variation
 selectors and control characters dropped (newlines kept as paragraph breaks), runs of spaces
 collapsed. Bounded: input past :data:`MAX_CHARS` (1 M characters) is cut before any work and
-the result is cut there too, so a hostile page costs at most one pass over 1 M characters.
-Idempotent: zero-width characters are dropped before NFKC, so a base letter and its accent
+the result is cut there too, and runs of combining marks keep their first :data:`MAX_MARKS`
+(NFKC sorts a run by insertion), so a hostile page costs at most one pass over 1 M
+characters. Idempotent: zero-width characters are dropped before NFKC, so a base letter and its accent
 that one separated compose.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 
 from monitor._textnorm import fold, tidy
 
 MAX_CHARS = 1_000_000
+MAX_MARKS = 30  # combining marks in a row kept (UAX #15's stream-safe limit)
 
 # Typographic quotes and dashes, folded to their ASCII forms after NFKC (which has made a
 # non-breaking hyphen a hyphen and a double prime two primes by then: those two entries
@@ -112,10 +115,42 @@ def _fold(text: str) -> str:
 
 
 def _nfkc(text: str) -> str:
-    """NFKC of ``text``; the quick check first, which mostly spares the costly pass."""
+    """NFKC of ``text``, every run of combining marks cut to :data:`MAX_MARKS` before and
+    after; the quick check first, which mostly spares the costly pass.
+
+    NFKC puts the marks of a run in order by an insertion sort: a run of 100,000 marks held
+    a worker for 9 s, a megabyte of them would for ~15 minutes. Longer runs than Unicode's
+    stream-safe limit (UAX #15) are noise ("zalgo" text), so the rest of each is dropped
+    rather than kept in a costly order. Cut after NFKC too, since decomposing a letter adds
+    marks to the run after it; a cut NFKC text is still NFKC (the dropped marks end their
+    run), so normalising stays idempotent."""
+    text = _marks_cut(text)
     if unicodedata.is_normalized("NFKC", text):
         return text
-    return unicodedata.normalize("NFKC", text)
+    return _marks_cut(unicodedata.normalize("NFKC", text))
+
+
+def _marks_cut(text: str) -> str:
+    """``text`` with each run of combining marks past :data:`MAX_MARKS` cut to that many."""
+    if _LONG_MARK_RUN.search(text) is None:
+        return text
+    return _LONG_MARK_RUN.sub(lambda run: run.group()[:MAX_MARKS], text)
+
+
+def _ranges(codes: list[int]) -> str:
+    """A regex character class body for the sorted code points ``codes``."""
+    out, start = [], 0
+    for i in range(1, len(codes) + 1):
+        if i == len(codes) or codes[i] != codes[i - 1] + 1:
+            lo, hi = codes[start], codes[i - 1]
+            out.append(re.escape(chr(lo)) + ("-" + re.escape(chr(hi)) if hi > lo else ""))
+            start = i
+    return "".join(out)
+
+
+# Every character of a combining class but 0 lies below U+20000 (the last, U+1E94A).
+_MARKS = _ranges([c for c in range(0x20000) if unicodedata.combining(chr(c))])
+_LONG_MARK_RUN = re.compile(f"[{_MARKS}]{{{MAX_MARKS + 1},}}")
 
 
 def non_ascii(text: str) -> str:
