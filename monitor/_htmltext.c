@@ -256,7 +256,9 @@ static Py_ssize_t read_tag(const Reader *r, Py_ssize_t i, Tag *tag) {
         if (is_space(c) || c == '/' || c == '>')
             break;
         if (n < NAME_MAX_CHARS)
-            tag->name[n] = (c < 0x80) ? (char)((c >= 'A' && c <= 'Z') ? c | 0x20 : c) : '\x01';
+            /* NUL (U+FFFD to HTML5) and non-ASCII characters make a name no element has */
+            tag->name[n] = (c < 0x80 && c != 0) ? (char)((c >= 'A' && c <= 'Z') ? c | 0x20 : c)
+                                                : '\x01';
     }
     tag->name[n <= NAME_MAX_CHARS ? n : 0] = '\0';
     tag->kind = kind_of(tag->name);
@@ -422,7 +424,7 @@ static int markup_pass(Reader *r) {
         if (i < 0)
             break;
         if (depth > 0) { /* inside template, svg or math: only its own tags count */
-            if (strcmp(tag.name, nested) == 0 && !tag.self_closing)
+            if (strcmp(tag.name, nested) == 0 && (tag.end || !tag.self_closing))
                 depth += tag.end ? -1 : 1;
             else if (tag.kind == PLAINTEXT && !tag.end)
                 i = r->len;

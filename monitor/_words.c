@@ -225,7 +225,7 @@ error:
  * order: what Tokens.index built in Python, a dict look-up and an append per word. */
 static PyObject *index_words(PyObject *self, PyObject *folded) {
     PyObject *index, *positions, *at;
-    Py_ssize_t i, n;
+    Py_ssize_t i;
     (void)self;
     if (!PyList_Check(folded)) {
         PyErr_SetString(PyExc_TypeError, "index() takes a list of str");
@@ -234,10 +234,11 @@ static PyObject *index_words(PyObject *self, PyObject *folded) {
     index = PyDict_New();
     if (index == NULL)
         return NULL;
-    n = PyList_GET_SIZE(folded);
-    for (i = 0; i < n; i++) {
-        PyObject *word = PyList_GET_ITEM(folded, i); /* borrowed; the list is not changed */
-        if (!PyUnicode_Check(word)) {
+    for (i = 0; i < PyList_GET_SIZE(folded); i++) {
+        /* Exact str only: a subclass's __eq__ or __hash__ could run Python code during
+         * the look-up and change the list under the borrowed item. */
+        PyObject *word = PyList_GET_ITEM(folded, i);
+        if (!PyUnicode_CheckExact(word)) {
             PyErr_SetString(PyExc_TypeError, "index() takes a list of str");
             goto fail;
         }

@@ -6,8 +6,8 @@ selectors and control characters dropped (newlines kept as paragraph breaks), ru
 collapsed. Bounded: input past :data:`MAX_CHARS` (1 M characters) is cut before any work and
 the result is cut there too, and runs of combining marks keep their first :data:`MAX_MARKS`
 (NFKC sorts a run by insertion), so a hostile page costs at most one pass over 1 M
-characters. Idempotent: zero-width characters are dropped before NFKC, so a base letter and its accent
-that one separated compose.
+characters. Idempotent: zero-width characters are dropped before NFKC, so a base letter and
+its accent that one separated compose.
 """
 
 from __future__ import annotations

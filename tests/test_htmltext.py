@@ -56,6 +56,8 @@ NEVER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x85\u2028\u2029\ufffe\uffff\ud80
         ('a<script src="x.js"/>b<style/>c', "abc"),  # self-closing, as XML writes them
         ("a<svg><text>no</text><svg><g/></svg>still</svg>b", "ab"),
         ("a<svg/>b<math/>c", "abc"),
+        ("a<svg>x</svg/>b", "ab"),  # "/" on an end tag means nothing
+        ("a<script\x00>hidden</script>shown", "ahiddenshown"),  # no element is "script\0"
         ("a<template><p>t</p></template>b", "ab"),
         ("a<svg><script>'</svg>'</script></svg>b", "ab"),  # raw text inside dropped markup
         ("a<head>shown</head>b", "ashownb"),  # a stray head in an entry is no container

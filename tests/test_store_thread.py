@@ -67,6 +67,17 @@ async def test_an_exception_reaches_the_caller() -> None:
         worker.shutdown()
 
 
+async def test_stop_iteration_reaches_the_caller_as_an_error() -> None:
+    """A call raising StopIteration (which a future refuses) fails its caller, never
+    leaves it waiting."""
+    worker = StoreThread("store-test")
+    try:
+        with pytest.raises(RuntimeError, match="StopIteration"):
+            await asyncio.wait_for(worker.call(lambda: next(iter([]))), 5)
+    finally:
+        worker.shutdown()
+
+
 async def test_a_call_cancelled_before_its_turn_never_runs() -> None:
     worker = StoreThread("store-test")
     gate = threading.Event()

@@ -277,7 +277,11 @@ def test_index_as_reference(folded: list[str]) -> None:
     assert list(found) == list(reference)
 
 
-@pytest.mark.parametrize("bad", [None, ("a",), ["a", 1], "ab"])
+class _Word(str):
+    """A str subclass, whose look-ups could run Python code."""
+
+
+@pytest.mark.parametrize("bad", [None, ("a",), ["a", 1], "ab", ["a", _Word("b")]])
 def test_index_refuses_what_is_not_a_list_of_str(bad: object) -> None:
     """A TypeError, never a crash."""
     with pytest.raises(TypeError):

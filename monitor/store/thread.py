@@ -106,6 +106,9 @@ def _run_for_loop(
         return
     try:
         result = fn()
+    except StopIteration as exc:  # a future refuses it, which would leave the caller waiting
+        error = RuntimeError(f"store call raised StopIteration: {exc!r}")
+        settle = functools.partial(_set_exception, future, error)
     except BaseException as exc:  # handed to the caller, as run_in_executor does
         settle = functools.partial(_set_exception, future, exc)
     else:
