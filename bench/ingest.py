@@ -37,6 +37,7 @@ import asyncio
 import json
 import multiprocessing
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -126,10 +127,11 @@ def rules(count: int, dense: bool) -> RuleSet:
     or pages alone with ``dense``), loaded as the daemon loads them (frozen out of the cycle
     collector's sight, see ``load_resident``), so the phases below are not charged for
     collections walking the rule set."""
-    folder = Path(tempfile.mkdtemp(prefix="ingest-rules-"))
     texts = load_texts(CORPUS)
-    write_rules(Vocabulary(texts, [] if dense else feed_texts(CORPUS)), count, folder, seed=1)
-    return load_resident([folder])
+    with tempfile.TemporaryDirectory(prefix="ingest-rules-") as name:
+        folder = Path(name)
+        write_rules(Vocabulary(texts, [] if dense else feed_texts(CORPUS)), count, folder, seed=1)
+        return load_resident([folder])
 
 
 def feeds(port: int, start: int, count: int) -> list[FeedConfig]:
@@ -192,6 +194,7 @@ async def bench(args: argparse.Namespace, port: int) -> None:
             await first_sight(args, fetcher, ruleset, tmp, port, n=n)
     finally:
         await session.close()
+        shutil.rmtree(tmp, ignore_errors=True)  # the stores: 20 MB a run
 
 
 async def first_sight(
