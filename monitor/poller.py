@@ -266,7 +266,7 @@ class Poller:
         # One counter lookup per rule and one logger per call, not one of each per hit.
         for rule_id, count in Counter(hit.rule_id for hit in recorded).items():
             self.metrics.hits.labels(rule_id).inc(count)
-        log = get_logger(feed=feed.name).bind()
+        log = get_logger(feed=feed.name).bind()  # bind(): the lazy proxy resolved once
         for hit in recorded:
             article = articles[hit.id]
             log.info(

@@ -12,6 +12,7 @@ its accent that one separated compose.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
@@ -132,9 +133,10 @@ def _nfkc(text: str) -> str:
 
 def _marks_cut(text: str) -> str:
     """``text`` with each run of combining marks past :data:`MAX_MARKS` cut to that many."""
-    if _LONG_MARK_RUN.search(text) is None:
+    long_run = _long_mark_run()
+    if long_run.search(text) is None:
         return text
-    return _LONG_MARK_RUN.sub(lambda run: run.group()[:MAX_MARKS], text)
+    return long_run.sub(lambda run: run.group()[:MAX_MARKS], text)
 
 
 def _ranges(codes: list[int]) -> str:
@@ -148,9 +150,14 @@ def _ranges(codes: list[int]) -> str:
     return "".join(out)
 
 
-# Every character of a combining class but 0 lies below U+20000 (the last, U+1E94A).
-_MARKS = _ranges([c for c in range(0x20000) if unicodedata.combining(chr(c))])
-_LONG_MARK_RUN = re.compile(f"[{_MARKS}]{{{MAX_MARKS + 1},}}")
+@functools.cache
+def _long_mark_run() -> re.Pattern[str]:
+    """A run of more than MAX_MARKS combining marks. Built on first use, not at import
+    (a look at 128k code points, ~25 ms every process would pay): only text NFKC may
+    change needs it. Every character of a combining class but 0 lies below U+20000 (the
+    last is U+1E94A)."""
+    marks = _ranges([c for c in range(0x20000) if unicodedata.combining(chr(c))])
+    return re.compile(f"[{marks}]{{{MAX_MARKS + 1},}}")
 
 
 def non_ascii(text: str) -> str:
