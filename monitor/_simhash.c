@@ -11,8 +11,10 @@
  *             cache, cache_limit, digest)
  *   -> simhash([cache[w] or digest(w) for w in words(text, ...)], sample_from, sample), or
  * None when there are fewer than ``min_words`` words (then ``cache`` is not touched). The
- * words that ``cache`` (a dict) does not hold are hashed by ``digest`` (8 bytes each) and
- * then added to it, all at once, after clearing it if it holds ``cache_limit`` words or more.
+ * cache is a Cache (a type of this module: len(cache), word in cache, cache.clear()) of words'
+ * hashes. The words it does not hold are hashed by ``digest`` (8 bytes each) and then added
+ * to it, all at once, after clearing it if it holds ``cache_limit`` words or more; a word
+ * longer than a slot of it (CACHE_BYTES, in bytes of the word's str kind) is never added.
  * Only the calls of ``digest`` run Python code, and another thread may then clear or fill
  * ``cache``: the hashes found in it are copied out before the first call, and the others are
  * this call's own, so no result depends on other threads.
@@ -28,9 +30,12 @@
  * the cost. An ASCII line (most lines, in most texts) is lower-cased and its letters and
  * digits found 8 characters at a time, into a buffer, with no str made; another line is
  * lower-cased by str.lower() and read a character at a time. The words go into a table of
- * the text's distinct words (about half of a text's words are repeats), and a str is made
- * and looked up in ``cache`` once per distinct word only. The votes are one pass over the
- * hashes with 64 counters.
+ * the text's distinct words (about half of a text's words are repeats), their characters
+ * into an arena, narrowed to the kind a str of them would have; each distinct word is looked
+ * up once in the cache, an open-addressing table holding each word's characters and hash in
+ * one slot, and a str is made only for a word it does not hold, to be digested. The votes
+ * are one pass over the features, 8 bits at a time into byte-wide counters (a table lookup
+ * per byte of a feature), flushed into wide ones every 255 features.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -156,12 +161,12 @@ static inline int is_word_char(Py_UCS4 c) {
 
 /* One entry per distinct word of a text (fingerprint). */
 typedef struct {
-    PyObject *word;   /* owned */
     uint64_t key;     /* word_key of its characters */
     uint64_t head;    /* the first 8 bytes of its characters (zeros past the end) */
+    Py_ssize_t at;    /* where its characters are in the arena */
     Py_ssize_t bytes; /* of its characters */
-    int kind;
-    uint64_t hash; /* its 64-bit hash, once known */
+    int kind;         /* of its characters: the smallest that holds them, as a str has it */
+    uint64_t hash;    /* its 64-bit hash, once known */
 } entry_t;
 
 typedef struct {
@@ -182,17 +187,18 @@ typedef struct {
     size_t mask;       /* the number of slots (a power of two) less one */
     Py_ssize_t *tokens; /* the entry of each word kept */
     Py_ssize_t token_capacity;
+    unsigned char *arena; /* the characters of the distinct words, each 4-aligned */
+    Py_ssize_t arena_size, arena_capacity;
 } words_t;
 
 static void words_free(words_t *w) {
-    for (Py_ssize_t k = 0; k < w->distinct; k++)
-        Py_DECREF(w->entries[k].word);
     PyMem_Free(w->entries);
     PyMem_Free(w->slots);
     PyMem_Free(w->tokens);
     PyMem_Free(w->spans);
     PyMem_Free(w->low);
     PyMem_Free(w->alnum);
+    PyMem_Free(w->arena);
     Py_XDECREF(w->list);
 }
 
@@ -265,46 +271,51 @@ static int grow_slots(words_t *w) {
     return 0;
 }
 
-/* Records the next word kept, of size characters of the given kind at p, as its entry in
- * the table of distinct words; a new entry takes word (a new reference) or, when word is NULL
- * (an ASCII word, with 8 bytes to spare after it), a str made of it. 0, or -1 with an
- * exception. */
-static int add_distinct(words_t *w, const unsigned char *p, Py_ssize_t size, int kind,
-                        PyObject *word) {
-    Py_ssize_t bytes = size * kind, found;
-    uint64_t head = load_bytes(p, bytes < 8 ? bytes : 8, word == NULL);
-    uint64_t key = word_key(p, bytes, kind, head, word == NULL);
+/* Room at the arena's end for a word of bytes bytes and 8 bytes to spare after it, 4-aligned;
+ * the place, or NULL and MemoryError. */
+static unsigned char *arena_end(words_t *w, Py_ssize_t bytes) {
+    Py_ssize_t at = (w->arena_size + 3) & ~(Py_ssize_t)3;
+    unsigned char *arena = reserve(w->arena, &w->arena_capacity, at + bytes + 8, 1);
+    if (arena == NULL)
+        return NULL;
+    w->arena = arena;
+    w->arena_size = at;
+    memset(arena + at + bytes, 0, 8); /* read, never used, by load_bytes */
+    return arena + at;
+}
+
+/* Records the next word kept, of bytes bytes of the given kind at p (with 8 bytes to spare
+ * after them), as its entry in the table of distinct words: a new entry has them copied to the
+ * arena's end (p may be that place). 0, or -1 and MemoryError. */
+static int add_distinct(words_t *w, const unsigned char *p, Py_ssize_t bytes, int kind) {
+    uint64_t head = load_bytes(p, bytes < 8 ? bytes : 8, 1);
+    uint64_t key = word_key(p, bytes, kind, head, 1);
     size_t slot = (size_t)(key >> 32) & w->mask;
+    Py_ssize_t found;
+    unsigned char *dst;
     entry_t *e;
     while ((found = w->slots[slot]) != 0) {
         e = &w->entries[found - 1];
         if (e->key == key && e->head == head && e->bytes == bytes && e->kind == kind &&
-            (bytes <= 8 ||
-             memcmp((const char *)PyUnicode_DATA(e->word) + 8, p + 8, (size_t)bytes - 8) == 0)) {
-            Py_XDECREF(word);
+            (bytes <= 8 || memcmp(w->arena + e->at + 8, p + 8, (size_t)bytes - 8) == 0))
             goto done;
-        }
         slot = (slot + 1) & w->mask;
     }
     e = reserve(w->entries, &w->entry_capacity, w->distinct + 1, sizeof(entry_t));
-    if (e == NULL) {
-        Py_XDECREF(word);
+    if (e == NULL)
         return -1;
-    }
     w->entries = e;
-    if (word == NULL) {
-        word = PyUnicode_New(size, 127);
-        if (word == NULL)
-            return -1;
-        memcpy(PyUnicode_1BYTE_DATA(word), p, (size_t)size);
-    }
+    if ((dst = arena_end(w, bytes)) == NULL)
+        return -1;
+    memmove(dst, p, (size_t)bytes); /* (p is dst itself for add_narrowed, made room for) */
     e = &w->entries[w->distinct];
-    e->word = word;
     e->key = key;
     e->head = head;
+    e->at = w->arena_size;
     e->bytes = bytes;
     e->kind = kind;
     e->hash = 0;
+    w->arena_size += bytes;
     found = ++w->distinct;
     w->slots[slot] = found;
     if ((size_t)w->distinct * 2 > w->mask + 1 && grow_slots(w) < 0)
@@ -312,6 +323,34 @@ static int add_distinct(words_t *w, const unsigned char *p, Py_ssize_t size, int
 done:
     w->tokens[w->n] = found - 1;
     return 0;
+}
+
+/* Records the size characters at first of a line (kind, data) (add_distinct), in the smallest
+ * kind that holds them, as a str of them has it: put at the arena's end to be read there.
+ * 0, or -1 and MemoryError. */
+static int add_narrowed(words_t *w, int kind, const void *data, Py_ssize_t first,
+                        Py_ssize_t size) {
+    Py_UCS4 most = 0;
+    int to;
+    unsigned char *p;
+    for (Py_ssize_t k = first; k < first + size; k++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, k);
+        most = c > most ? c : most;
+    }
+    to = most < 256 ? PyUnicode_1BYTE_KIND : most < 65536 ? PyUnicode_2BYTE_KIND
+                                                          : PyUnicode_4BYTE_KIND;
+    if ((p = arena_end(w, size * to)) == NULL)
+        return -1;
+    for (Py_ssize_t k = 0; k < size; k++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, first + k);
+        if (to == PyUnicode_1BYTE_KIND)
+            p[k] = (Py_UCS1)c;
+        else if (to == PyUnicode_2BYTE_KIND)
+            ((Py_UCS2 *)p)[k] = (Py_UCS2)c;
+        else
+            ((Py_UCS4 *)p)[k] = c;
+    }
+    return add_distinct(w, p, size * to, to);
 }
 
 /* Keeps the count words whose spans are in w->spans, of the line lower-cased: in w->low when
@@ -328,26 +367,25 @@ static int keep(words_t *w, PyObject *line, Py_ssize_t count) {
     for (Py_ssize_t k = 0; k < count; k++, w->n++) {
         Py_ssize_t first = spans[2 * k], size = spans[2 * k + 1] - first;
         PyObject *word;
-        if (line == NULL && w->list == NULL) {
-            if (add_distinct(w, w->low + first, size, PyUnicode_1BYTE_KIND, NULL) < 0)
+        int failed;
+        if (w->list == NULL && line == NULL) {
+            if (add_distinct(w, w->low + first, size, PyUnicode_1BYTE_KIND) < 0)
                 return -1;
-            continue;
-        }
-        if (line == NULL) {
-            word = PyUnicode_New(size, 127);
-            if (word == NULL)
-                return -1;
-            memcpy(PyUnicode_1BYTE_DATA(word), w->low + first, (size_t)size);
-        } else {
-            word = PyUnicode_Substring(line, first, first + size);
-            if (word == NULL)
-                return -1;
-        }
-        if (w->list == NULL) {
-            if (add_distinct(w, PyUnicode_DATA(word), size, PyUnicode_KIND(word), word) < 0)
+        } else if (w->list == NULL) {
+            if (add_narrowed(w, PyUnicode_KIND(line), PyUnicode_DATA(line), first, size) < 0)
                 return -1;
         } else {
-            int failed = PyList_Append(w->list, word);
+            if (line == NULL) {
+                word = PyUnicode_New(size, 127);
+                if (word == NULL)
+                    return -1;
+                memcpy(PyUnicode_1BYTE_DATA(word), w->low + first, (size_t)size);
+            } else {
+                word = PyUnicode_Substring(line, first, first + size);
+                if (word == NULL)
+                    return -1;
+            }
+            failed = PyList_Append(w->list, word);
             Py_DECREF(word);
             if (failed < 0)
                 return -1;
@@ -634,35 +672,189 @@ static PyObject *words(PyObject *self, PyObject *args) {
     return list;
 }
 
+/* --- the word cache ----------------------------------------------------------------------- */
+
+/* A word's hash, cached with the word's characters (as a str holds them) in the slot itself, so
+ * a lookup reads one slot or a few neighbours and makes no str. A word too long for a slot is
+ * not cached (a few in 10 000 words of a text are), nor is one whose neighbourhood of
+ * CACHE_PROBES slots is full (which a hash good enough for text may allow a hostile text): a
+ * lookup reads at most CACHE_PROBES slots, whatever the words. */
+#define CACHE_BYTES 29
+#define CACHE_PROBES 32
+#define CACHE_FIRST_SLOTS 1024
+
+typedef struct {
+    uint64_t key;  /* word_key of the characters */
+    uint64_t hash; /* the word's 64-bit hash */
+    uint16_t bytes;
+    uint8_t kind; /* 0: an empty slot */
+    unsigned char data[CACHE_BYTES];
+} cached_t;
+
+typedef struct {
+    PyObject_HEAD
+    cached_t *slots; /* NULL until the first word */
+    size_t mask;     /* the number of slots (a power of two) less one */
+    Py_ssize_t count;
+} cache_t;
+
+static PyTypeObject CacheType;
+
+/* The slot holding the bytes characters of the given kind at p, whose word_key is key, or
+ * NULL. */
+static cached_t *cache_find(cache_t *c, const unsigned char *p, Py_ssize_t bytes, int kind,
+                            uint64_t key) {
+    if (c->slots == NULL || bytes > CACHE_BYTES)
+        return NULL;
+    for (size_t k = 0, slot = (size_t)(key >> 24) & c->mask; k < CACHE_PROBES; k++) {
+        cached_t *s = &c->slots[(slot + k) & c->mask];
+        if (s->kind == 0)
+            return NULL;
+        if (s->key == key && s->bytes == bytes && s->kind == kind &&
+            memcmp(s->data, p, (size_t)bytes) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* Puts a word in slots (mask + 1 of them) unless it is there or its neighbourhood is full:
+ * 1 when put, else 0. */
+static int cache_put(cached_t *slots, size_t mask, const unsigned char *p, Py_ssize_t bytes,
+                     int kind, uint64_t key, uint64_t hash) {
+    for (size_t k = 0, slot = (size_t)(key >> 24) & mask; k < CACHE_PROBES; k++) {
+        cached_t *s = &slots[(slot + k) & mask];
+        if (s->kind != 0 && s->key == key && s->bytes == bytes && s->kind == kind &&
+            memcmp(s->data, p, (size_t)bytes) == 0)
+            return 0;
+        if (s->kind == 0) {
+            s->key = key;
+            s->hash = hash;
+            s->bytes = (uint16_t)bytes;
+            s->kind = (uint8_t)kind;
+            memcpy(s->data, p, (size_t)bytes);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Room for one more word at most half the slots full: 0, or -1 and MemoryError. */
+static int cache_reserve(cache_t *c) {
+    size_t size = c->slots == NULL ? CACHE_FIRST_SLOTS : 2 * (c->mask + 1);
+    cached_t *slots;
+    Py_ssize_t count = 0;
+    if (c->slots != NULL && (size_t)(c->count + 1) * 2 <= c->mask + 1)
+        return 0;
+    if (size > PY_SSIZE_T_MAX / sizeof(cached_t) ||
+        (slots = PyMem_Calloc(size, sizeof(cached_t))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t k = 0; c->slots != NULL && k <= c->mask; k++) {
+        cached_t *s = &c->slots[k];
+        if (s->kind != 0)
+            count += cache_put(slots, size - 1, s->data, s->bytes, s->kind, s->key, s->hash);
+    }
+    PyMem_Free(c->slots);
+    c->slots = slots;
+    c->mask = size - 1;
+    c->count = count;
+    return 0;
+}
+
+static void cache_clear(cache_t *c) {
+    if (c->slots != NULL)
+        memset(c->slots, 0, sizeof(cached_t) * (c->mask + 1));
+    c->count = 0;
+}
+
+static PyObject *Cache_clear(PyObject *self, PyObject *unused) {
+    (void)unused;
+    cache_clear((cache_t *)self);
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t Cache_len(PyObject *self) { return ((cache_t *)self)->count; }
+
+/* word in cache: a str whose hash the cache holds. */
+static int Cache_contains(PyObject *self, PyObject *word) {
+    Py_ssize_t bytes;
+    int kind;
+    if (!PyUnicode_CheckExact(word) || ready(word) < 0)
+        return PyErr_Occurred() ? -1 : 0;
+    kind = PyUnicode_KIND(word);
+    bytes = PyUnicode_GET_LENGTH(word) * kind;
+    if (bytes == 0)
+        return 0;
+    const unsigned char *p = PyUnicode_DATA(word);
+    uint64_t key = word_key(p, bytes, kind, load_bytes(p, bytes < 8 ? bytes : 8, 0), 0);
+    return cache_find((cache_t *)self, p, bytes, kind, key) != NULL;
+}
+
+static void Cache_dealloc(PyObject *self) {
+    PyMem_Free(((cache_t *)self)->slots);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyMethodDef cache_methods[] = {
+    {"clear", Cache_clear, METH_NOARGS, "clear() -> None: forgets every word"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods cache_sequence = {
+    .sq_length = Cache_len,
+    .sq_contains = Cache_contains,
+};
+
+static PyTypeObject CacheType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "monitor._simhash.Cache",
+    .tp_basicsize = sizeof(cache_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Cache() -> an empty cache of word hashes, for fingerprint",
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = Cache_dealloc,
+    .tp_methods = cache_methods,
+    .tp_as_sequence = &cache_sequence,
+};
+
 /* The hashes of the distinct words at the n indices at, by digest, and the cache updated with
  * them (see the opening comment). 0, or -1 with an exception. */
-static int digest_missing(words_t *w, const Py_ssize_t *at, Py_ssize_t n, PyObject *cache,
+static int digest_missing(words_t *w, const Py_ssize_t *at, Py_ssize_t n, cache_t *cache,
                           Py_ssize_t cache_limit, PyObject *digest) {
-    PyObject *fresh = PyDict_New();
-    int ok = -1;
-    if (fresh == NULL)
-        return -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         entry_t *e = &w->entries[at[i]];
-        PyObject *d = PyObject_CallOneArg(digest, e->word); /* may let other threads run */
+        PyObject *word, *d;
+        int failed;
+        word = PyUnicode_FromKindAndData(e->kind, w->arena + e->at, e->bytes / e->kind);
+        if (word == NULL)
+            return -1;
+        d = PyObject_CallOneArg(digest, word); /* may let other threads run */
+        Py_DECREF(word);
         if (d == NULL)
-            goto done;
-        if (hash_of(d, &e->hash) < 0 || PyDict_SetItem(fresh, e->word, d) < 0) {
-            Py_DECREF(d);
-            goto done;
-        }
+            return -1;
+        failed = hash_of(d, &e->hash);
         Py_DECREF(d);
+        if (failed < 0)
+            return -1;
     }
-    if (PyDict_GET_SIZE(cache) >= cache_limit)
-        PyDict_Clear(cache);
-    ok = PyDict_Update(cache, fresh);
-done:
-    Py_DECREF(fresh);
-    return ok;
+    if (cache->count >= cache_limit)
+        cache_clear(cache);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        entry_t *e = &w->entries[at[i]];
+        if (e->bytes > CACHE_BYTES)
+            continue;
+        if (cache_reserve(cache) < 0)
+            return -1;
+        cache->count += cache_put(cache->slots, cache->mask, w->arena + e->at, e->bytes,
+                                  e->kind, e->key, e->hash);
+    }
+    return 0;
 }
 
 static PyObject *fingerprint(PyObject *self, PyObject *args) {
-    PyObject *text, *cache, *digest, *result = NULL;
+    PyObject *text, *digest, *result = NULL;
+    cache_t *cache;
     Py_ssize_t min_words, sample_from, sample, cache_limit, i, missing = 0;
     uint64_t *h = NULL;
     Py_ssize_t *at = NULL;
@@ -670,7 +862,7 @@ static PyObject *fingerprint(PyObject *self, PyObject *args) {
     (void)self;
     if (!PyArg_ParseTuple(args, "UnnnnnnO!nO:fingerprint", &text, &w.min_line_chars,
                           &w.min_line_words, &w.max_words, &min_words, &sample_from, &sample,
-                          &PyDict_Type, &cache, &cache_limit, &digest))
+                          &CacheType, &cache, &cache_limit, &digest))
         return NULL;
     if (check_sample(sample) < 0)
         return NULL;
@@ -690,18 +882,15 @@ static PyObject *fingerprint(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    /* No Python code runs in this loop (the words are exact str), so what the cache holds is
-     * copied out before any other thread can change it. */
+    /* No Python code runs in this loop, so what the cache holds is copied out before any other
+     * thread can change it. */
     for (i = 0; i < w.distinct; i++) {
-        PyObject *d = PyDict_GetItemWithError(cache, w.entries[i].word);
-        if (d != NULL) {
-            if (hash_of(d, &w.entries[i].hash) < 0)
-                goto done;
-        } else if (PyErr_Occurred()) {
-            goto done;
-        } else {
+        entry_t *e = &w.entries[i];
+        cached_t *s = cache_find(cache, w.arena + e->at, e->bytes, e->kind, e->key);
+        if (s != NULL)
+            e->hash = s->hash;
+        else
             at[missing++] = i;
-        }
     }
     if (missing && digest_missing(&w, at, missing, cache, cache_limit, digest) < 0)
         goto done;
@@ -745,5 +934,10 @@ PyMODINIT_FUNC PyInit__simhash(void) {
         if (lower_name == NULL)
             return NULL;
     }
-    return PyModule_Create(&module);
+    if (PyType_Ready(&CacheType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddObjectRef(m, "Cache", (PyObject *)&CacheType) < 0)
+        Py_CLEAR(m);
+    return m;
 }

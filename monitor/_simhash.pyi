@@ -1,5 +1,12 @@
 from collections.abc import Callable
 
+class Cache:
+    """Words' 64-bit hashes, for :func:`fingerprint` (bounded by its ``cache_limit``)."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, word: object) -> bool: ...
+    def clear(self) -> None: ...
+
 def simhash(hashes: list[bytes], sample_from: int, sample: int, /) -> int | None: ...
 def words(text: str, min_line_chars: int, min_line_words: int, max_words: int, /) -> list[str]: ...
 def fingerprint(
@@ -10,7 +17,7 @@ def fingerprint(
     min_words: int,
     sample_from: int,
     sample: int,
-    cache: dict[str, bytes],
+    cache: Cache,
     cache_limit: int,
     digest: Callable[[str], bytes],
     /,

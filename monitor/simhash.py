@@ -50,7 +50,7 @@ MASK = (1 << BITS) - 1
 MULTIPLIER = 0x9E3779B97F4A7C15  # as monitor/_simhash.c has it
 _EXACT_WORD = re.compile(r"[-+\u2212]?[0-9]+(?:[.,][0-9]+)*|[^\W_]+")  # "-5" is not "5"
 _CACHE_LIMIT = 200_000
-_word_digests: dict[str, bytes] = {}  # each word's 64-bit BLAKE2b hash, 8 bytes little-endian
+_word_digests = _simhash.Cache()  # words' 64-bit BLAKE2b hashes (what _digest gives)
 
 
 def fingerprint(text: str) -> int | None:
@@ -64,14 +64,15 @@ def fingerprint(text: str) -> int | None:
     votes.
 
     A word's hash is taken from ``_word_digests`` when there; the words that are not are
-    hashed (:func:`_digest`) and added to it, after clearing it when it holds
-    ``_CACHE_LIMIT`` words or more, so it stays bounded. The worker threads share it: the
-    digests may let another thread run and clear it, which changes no result (the hashes
-    found are copied out first, the others come from the call's own). A text too short for a
-    fingerprint leaves it alone.
+    hashed (:func:`_digest`) and added to it (but for the rare word too long for it), after
+    clearing it when it holds ``_CACHE_LIMIT`` words or more, so it stays bounded. The worker
+    threads share it: the digests may let another thread run and clear it, which changes no
+    result (the hashes found are copied out first, the others come from the call's own). A
+    text too short for a fingerprint leaves it alone.
 
     All of it is one C call (``monitor/_simhash.c``): the words are found, lower-cased and
-    looked up once per distinct word, without a list of them.
+    looked up once per distinct word, without a list of them, and a str is made only for a
+    word the cache does not hold.
     """
     return _simhash.fingerprint(
         text,
@@ -127,5 +128,5 @@ def to_hex(fp: int) -> str:
 
 
 def _digest(word: str) -> bytes:
-    """``word``'s 64-bit BLAKE2b hash, 8 bytes little-endian (what ``_word_digests`` holds)."""
+    """``word``'s 64-bit BLAKE2b hash, 8 bytes little-endian (what ``_word_digests`` keeps)."""
     return hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest()

@@ -25,6 +25,7 @@ Promises:
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -96,12 +97,31 @@ def _utc_day(when: datetime | None) -> str:
     return (when.astimezone(UTC) if when.tzinfo else when).date().isoformat()
 
 
+# A URL key that urlsplit takes apart as written: a netloc of ASCII without userinfo or IPv6
+# brackets (nothing for its checks to refuse) and no tab or newline (which it would drop). Most
+# keys are spelled so; loose_url then reads the parts off the match, without urlsplit.
+_PLAIN_KEY = re.compile(
+    r"https?://(?:www\.)?+([^/?#@\[\]\t\n\r\x80-\U0010ffff]*+)(/[^?#\t\n\r]*+)?+"
+    r"(?:\?([^#\t\n\r]*+))?+(?:#[^\t\n\r]*+)?+"
+)
+
+
 def loose_url(key: str) -> str:
     """The story identity of a URL key: scheme, ``www.``, userinfo and trailing slashes
     ignored, since sites serve one story under all of those spellings (other keys as given).
 
     Only the story id uses it; fetching and the seen-set keep the exact canonical URL.
     """
+    plain = _PLAIN_KEY.fullmatch(key)
+    if plain is None:
+        return _split_loose_url(key)
+    host, path, query = plain.group(1, 2, 3)
+    path = (path.rstrip("/") if path else "") or "/"
+    return f"//{host}{path}?{query}" if query else f"//{host}{path}"
+
+
+def _split_loose_url(key: str) -> str:
+    """:func:`loose_url` by urlsplit, for any key."""
     if not key.startswith(("http://", "https://")):
         return key
     parts = urlsplit(key)

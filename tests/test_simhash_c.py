@@ -1,7 +1,7 @@
 """The C entry points of monitor._simhash (words, fingerprint, simhash) against the Python code
 they replaced, frozen below as it was: equal on every text, whatever its characters, kind,
-line lengths and bounds; the word cache filled, bounded and cleared as before; bad arguments
-refused.
+line lengths and bounds; the word cache filled, bounded and cleared as the dict it replaced
+was; bad arguments refused.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,12 +92,23 @@ def c_fingerprint(
     text: str,
     bounds: tuple[int, int, int] = BOUNDS,
     vote_bounds: tuple[int, int, int] = VOTE,
-    cache: dict[str, bytes] | None = None,
+    cache: _simhash.Cache | None = None,
     cache_limit: int = 1000,
 ) -> int | None:
-    return _simhash.fingerprint(
-        text, *bounds, *vote_bounds, {} if cache is None else cache, cache_limit, digest
-    )
+    cache = _simhash.Cache() if cache is None else cache
+    return _simhash.fingerprint(text, *bounds, *vote_bounds, cache, cache_limit, digest)
+
+
+def cache_of(words: list[str], hashed: Callable[[str], bytes] = digest) -> _simhash.Cache:
+    """A cache holding ``words`` (hashed by ``hashed``), as fingerprint fills it."""
+    cache = _simhash.Cache()
+    fill(cache, words, hashed)
+    return cache
+
+
+def fill(cache: _simhash.Cache, words: list[str], hashed: Callable[[str], bytes]) -> None:
+    """Has fingerprint add ``words`` to ``cache`` (every line kept, no word too few)."""
+    _simhash.fingerprint(" ".join(words), 0, 1, 10**9, 0, 10**9, 1, cache, 10**9, hashed)
 
 
 # -- words --------------------------------------------------------------------------------
@@ -244,7 +256,7 @@ def test_fingerprint_equals_the_reference(
 ) -> None:
     """Any text, any bounds, with an empty cache and then a full one."""
     expected = reference_fingerprint(text, bounds, *vote_bounds)
-    cache: dict[str, bytes] = {}
+    cache = _simhash.Cache()
     for _ in range(2):
         assert c_fingerprint(text, bounds, vote_bounds, cache) == expected
 
@@ -291,11 +303,11 @@ def test_the_cache_fills_with_the_missing_words_only() -> None:
         calls.append(word)
         return digest(word)
 
-    cache = {"w1": digest("w1"), "other": digest("other")}
+    cache = cache_of(["w1", "other"])
     args = (*BOUNDS, *VOTE)
     assert _simhash.fingerprint(text, *args, cache, 1000, counted) == reference_fingerprint(text)
     assert sorted(calls) == sorted(set(words) - {"w1"})  # once per missing word
-    assert cache == {w: digest(w) for w in {*words, "other"}}
+    assert len(cache) == len({*words, "other"}) and all(w in cache for w in {*words, "other"})
     calls.clear()
     assert _simhash.fingerprint(text, *args, cache, 1000, counted) == reference_fingerprint(text)
     assert calls == []  # every word cached: no digest
@@ -304,11 +316,12 @@ def test_the_cache_fills_with_the_missing_words_only() -> None:
 def test_a_full_cache_is_cleared_first() -> None:
     words = [f"w{i % 50}" for i in range(100)]
     text = _text(words)
-    cache = {w: digest(w) for w in words[:10]} | {f"old{i}": digest(f"old{i}") for i in range(5)}
+    cache = cache_of(words[:10] + [f"old{i}" for i in range(5)])
     args = (*BOUNDS, *VOTE)
     assert _simhash.fingerprint(text, *args, cache, 15, digest) == reference_fingerprint(text)
-    assert cache == {w: digest(w) for w in words[10:50]}  # cleared, then the missing words
-    cache = {"old": digest("old")}
+    assert len(cache) == 40 and all(w in cache for w in words[10:50])  # cleared, then the new
+    assert "w0" not in cache and "old0" not in cache
+    cache = cache_of(["old"])
     assert _simhash.fingerprint(text, *args, cache, 2, digest) == reference_fingerprint(text)
     assert len(cache) == 51  # under the limit: kept
 
@@ -319,56 +332,58 @@ def test_too_few_words_leave_the_cache_alone() -> None:
     def never(word: str) -> bytes:
         raise AssertionError(word)
 
-    cache = {"w1": b"bad"}  # not even read
+    cache = cache_of(["w1"], lambda w: b"\xff" * 8)  # a wrong hash: not even read
     assert _simhash.fingerprint(text, *BOUNDS, *VOTE, cache, 0, never) is None
-    assert cache == {"w1": b"bad"}
+    assert len(cache) == 1 and "w1" in cache
 
 
 def test_another_thread_clearing_the_cache_changes_nothing() -> None:
-    """The digest may let other threads run, which may clear or refill the cache: the result
-    is still right, from the hashes copied out and this call's own."""
+    """The digest may let other threads run, which may clear or refill the cache (and grow
+    it, moving its slots): the result is still right, from the hashes copied out and this
+    call's own."""
     words = [f"w{i}" for i in range(200)]
     text = _text(words)
-    cache = {w: digest(w) for w in words[::2]}
+    cache = cache_of(words[::2])
+    more = [f"m{i}" for i in range(5000)]
 
     def meddling(word: str) -> bytes:
         cache.clear()
-        cache.update({w: b"\xff" * 8 for w in words})  # wrong hashes: must not be used
+        fill(cache, words + more, lambda w: b"\xff" * 8)  # wrong hashes: must not be used
         return digest(word)
 
     assert _simhash.fingerprint(text, *BOUNDS, *VOTE, cache, 10**6, meddling) == (
         reference_fingerprint(text)
     )
+    assert "w1" in cache and len(cache) <= len(words + more)
 
 
 def test_fingerprint_bad_arguments() -> None:
     text = _text([f"w{i}" for i in range(100)])
     args = (*BOUNDS, *VOTE)
     with pytest.raises(TypeError):
-        _simhash.fingerprint(b"x", *args, {}, 10, digest)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        _simhash.fingerprint(text, *args, [], 10, digest)  # type: ignore[arg-type]
+        _simhash.fingerprint(b"x", *args, _simhash.Cache(), 10, digest)  # type: ignore[arg-type]
+    for not_a_cache in ([], {}):
+        with pytest.raises(TypeError):
+            _simhash.fingerprint(text, *args, not_a_cache, 10, digest)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="callable"):
-        _simhash.fingerprint(text, *args, {}, 10, None)  # type: ignore[arg-type]
+        _simhash.fingerprint(text, *args, _simhash.Cache(), 10, None)  # type: ignore[arg-type]
     for sample in (0, 257, -1):
         with pytest.raises(ValueError, match="sample"):
-            _simhash.fingerprint(text, *BOUNDS, 40, 400, sample, {}, 10, digest)
+            _simhash.fingerprint(text, *BOUNDS, 40, 400, sample, _simhash.Cache(), 10, digest)
     with pytest.raises(ValueError, match="negative"):
-        _simhash.fingerprint(text, 19, 10, -1, *VOTE, {}, 10, digest)
+        _simhash.fingerprint(text, 19, 10, -1, *VOTE, _simhash.Cache(), 10, digest)
     with pytest.raises(TypeError, match="8-byte"):
-        _simhash.fingerprint(text, *args, {}, 10, lambda w: b"short")
+        _simhash.fingerprint(text, *args, _simhash.Cache(), 10, lambda w: b"short")
     with pytest.raises(TypeError, match="8-byte"):
-        _simhash.fingerprint(text, *args, {}, 10, lambda w: 5)
-    with pytest.raises(TypeError, match="8-byte"):
-        _simhash.fingerprint(text, *args, {"w5": "not bytes"}, 10, digest)
+        _simhash.fingerprint(text, *args, _simhash.Cache(), 10, lambda w: 5)
 
     def failing(word: str) -> bytes:
         raise KeyError(word)
 
-    cache: dict[str, bytes] = {}
+    cache = _simhash.Cache()
     with pytest.raises(KeyError):
         _simhash.fingerprint(text, *args, cache, 10, failing)
-    assert cache == {}
+    assert len(cache) == 0
 
 
 def test_simhash_bad_arguments() -> None:
@@ -383,7 +398,7 @@ def test_simhash_bad_arguments() -> None:
 def test_fingerprint_of_the_module_uses_its_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """monitor.simhash.fingerprint passes its cache, limit and digest as they are when
     called (tests and callers may replace them)."""
-    cache: dict[str, bytes] = {}
+    cache = _simhash.Cache()
     monkeypatch.setattr(simhash, "_word_digests", cache)
     monkeypatch.setattr(simhash, "_CACHE_LIMIT", 5)
     text = _text([f"w{i}" for i in range(60)])
@@ -406,7 +421,7 @@ def test_corpus_texts(corpus: Path) -> None:
                 continue
             texts += [entry_article(e, source="x", summary=False).text for e in feed.entries]
     assert len(texts) > 1000
-    cache: dict[str, bytes] = {}
+    cache = _simhash.Cache()
     for text in texts:
         assert _simhash.words(text, *BOUNDS) == reference_words(text, *BOUNDS)
         expected = reference_fingerprint(text)

@@ -16,7 +16,7 @@ import struct
 
 import pytest
 
-from monitor import simhash
+from monitor import _simhash, simhash
 
 
 class _Frozen:
@@ -165,7 +165,7 @@ def test_one_word_repeated_equals_the_frozen_version(repeat: int) -> None:
 def test_more_distinct_words_than_the_cache_holds(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the word cache cleared again and again, every fingerprint is still the same."""
     monkeypatch.setattr(simhash, "_CACHE_LIMIT", 50)
-    monkeypatch.setattr(simhash, "_word_digests", {})
+    monkeypatch.setattr(simhash, "_word_digests", _simhash.Cache())
     rng = random.Random(7)
     for size in (45, 300, 900, 1600):
         text = "\n".join(
