@@ -1,5 +1,5 @@
 /* The folding and cutting of ASCII text into words that monitor.words.Tokens needs, in one
- * call.
+ * call: fold_ascii, and Vocabulary.fold (further down) for text matched against a rule set.
  *
  * fold_ascii(text), for an ASCII ``text`` (ValueError otherwise), returns
  * (flat, folded, words, joined), equal to what these Python steps made of it (the frozen copy
@@ -268,6 +268,274 @@ fail:
     return NULL;
 }
 
+/* Vocabulary(words): the ASCII words of ``words`` (others are left out: no ASCII text has
+ * them), for ``fold``, which is ``fold_ascii`` for text matched against a fixed set of words
+ * (a rule set's): fold(text) returns (flat, joined, known), ``flat`` and ``joined`` as
+ * fold_ascii makes them and ``known`` equal to ``set(flat.split()) & words``, holding the
+ * vocabulary's own str objects. No str is made for a word of the text, only set entries for
+ * the known words: most words of an article are in no rule, and the word list and set of
+ * fold_ascii were most of its cost.
+ *
+ * The words are kept in an open-addressing table at most a quarter full, keyed by a hash of
+ * their bytes made a machine word at a time. Only the look-ups come from the text, and the
+ * table's content (the rules' words) is fixed, so however the text is crafted a look-up
+ * costs at most the longest run of taken slots. */
+
+/* A known word: its str, that str's characters, and the fold call that last put it in its
+ * ``known`` set. */
+typedef struct {
+    PyObject *word;
+    const Py_UCS1 *data;
+    Py_ssize_t len;
+    uint64_t stamp;
+} Known;
+
+/* The table: slot = (high 32 bits of the hash) << 32 | (index in ``words``) + 1, 0 when
+ * empty; eight bytes a slot, so that a look-up, mostly of a word that is not there, reads
+ * one cache line of a table small enough to stay in cache. */
+typedef struct {
+    PyObject_HEAD
+    uint64_t *slots;
+    Known *words;
+    size_t mask;
+    Py_ssize_t size;
+    uint64_t stamp;
+} Vocabulary;
+
+/* The hash of a word: FNV-1a over its bytes as they are folded, then mixed so that the low
+ * bits, which pick the slot, depend on every byte. */
+#define HASH_START 0xCBF29CE484222325ULL
+#define HASH_STEP(h, c) (((h) ^ (c)) * 0x100000001B3ULL)
+
+static uint64_t hash_done(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t word_hash(const Py_UCS1 *p, Py_ssize_t len) {
+    uint64_t h = HASH_START;
+    Py_ssize_t i;
+    for (i = 0; i < len; i++)
+        h = HASH_STEP(h, p[i]);
+    return hash_done(h);
+}
+
+/* The slot of the word p[:len] with this hash, or of the empty slot where it would go. */
+static uint64_t *vocab_find(Vocabulary *v, const Py_UCS1 *p, Py_ssize_t len, uint64_t hash) {
+    size_t i = (size_t)hash & v->mask;
+    uint64_t tag = hash >> 32 << 32, *slot;
+    for (slot = &v->slots[i]; *slot != 0; slot = &v->slots[i]) {
+        if ((*slot & 0xFFFFFFFF00000000ULL) == tag) {
+            Known *k = &v->words[(*slot & 0xFFFFFFFFULL) - 1];
+            if (k->len == len && memcmp(k->data, p, (size_t)len) == 0)
+                return slot;
+        }
+        i = (i + 1) & v->mask;
+    }
+    return slot;
+}
+
+static void vocab_dealloc(Vocabulary *v) {
+    Py_ssize_t i;
+    if (v->words != NULL) {
+        for (i = 0; i < v->size; i++)
+            Py_DECREF(v->words[i].word);
+        PyMem_Free(v->words);
+    }
+    PyMem_Free(v->slots);
+    Py_TYPE(v)->tp_free((PyObject *)v);
+}
+
+static PyObject *vocab_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PyObject *iterable, *list, *word;
+    Vocabulary *v;
+    Py_ssize_t i, n;
+    size_t size = 64;
+
+    if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
+        PyErr_SetString(PyExc_TypeError, "Vocabulary() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_UnpackTuple(args, "Vocabulary", 1, 1, &iterable))
+        return NULL;
+    list = PySequence_List(iterable);
+    if (list == NULL)
+        return NULL;
+    n = PyList_GET_SIZE(list);
+    if (n >= 0x7FFFFFFF) {
+        PyErr_SetString(PyExc_OverflowError, "Vocabulary() takes fewer than 2**31 words");
+        Py_DECREF(list);
+        return NULL;
+    }
+    while (size < (size_t)n * 2) /* at most half full */
+        size <<= 1;
+    v = (Vocabulary *)type->tp_alloc(type, 0);
+    if (v == NULL)
+        goto fail;
+    v->slots = PyMem_Calloc(size, sizeof(uint64_t));
+    v->words = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Known));
+    if (v->slots == NULL || v->words == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    v->mask = size - 1;
+    for (i = 0; i < n; i++) {
+        const Py_UCS1 *data;
+        Py_ssize_t len;
+        uint64_t hash, *slot;
+        Known *k;
+        word = PyList_GET_ITEM(list, i);
+        /* Exact str only: the table keeps pointers into the str's characters. */
+        if (!PyUnicode_CheckExact(word)) {
+            PyErr_Format(PyExc_TypeError, "Vocabulary() takes str words, not %.80s",
+                         Py_TYPE(word)->tp_name);
+            goto fail;
+        }
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(word) < 0)
+            goto fail;
+#endif
+        if (!PyUnicode_IS_ASCII(word))
+            continue;
+        data = PyUnicode_1BYTE_DATA(word);
+        len = PyUnicode_GET_LENGTH(word);
+        hash = word_hash(data, len);
+        slot = vocab_find(v, data, len, hash);
+        if (*slot != 0)
+            continue;
+        k = &v->words[v->size];
+        Py_INCREF(word);
+        k->word = word;
+        k->data = data;
+        k->len = len;
+        *slot = (hash >> 32 << 32) | (uint64_t)(v->size + 1);
+        v->size++;
+    }
+    Py_DECREF(list);
+    return (PyObject *)v;
+fail:
+    Py_DECREF(list);
+    Py_XDECREF(v);
+    return NULL;
+}
+
+/* One word of ``fold``: the known word it is, put in ``known`` on its first occurrence. */
+static int vocab_add(Vocabulary *v, const Py_UCS1 *word, Py_ssize_t len, uint64_t h,
+                     uint64_t stamp, PyObject *known) {
+    uint64_t *slot = vocab_find(v, word, len, hash_done(h));
+    Known *k;
+    if (*slot == 0)
+        return 0;
+    k = &v->words[(*slot & 0xFFFFFFFFULL) - 1];
+    if (k->stamp == stamp)
+        return 0;
+    k->stamp = stamp;
+    return PySet_Add(known, k->word);
+}
+
+static PyObject *vocab_fold(Vocabulary *v, PyObject *text) {
+    PyObject *flat = NULL, *joined = NULL, *known = NULL, *res;
+    Py_ssize_t n, i, len = 0;
+    const Py_UCS1 *in;
+    Py_UCS1 *out, *j, *j0;
+    uint64_t stamp, h = HASH_START;
+
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "fold() argument must be str, not %.80s",
+                     Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+#endif
+    if (!PyUnicode_IS_ASCII(text)) {
+        PyErr_SetString(PyExc_ValueError, "fold() argument must be ASCII");
+        return NULL;
+    }
+    n = PyUnicode_GET_LENGTH(text);
+    in = PyUnicode_1BYTE_DATA(text);
+    flat = PyUnicode_New(n, 127);
+    joined = PyUnicode_New(n + 2, 127); /* the most it can take; cut to size below */
+    known = PySet_New(NULL);
+    if (flat == NULL || joined == NULL || known == NULL)
+        goto error;
+    /* 64 bits: the count never wraps around to a stamp still in a slot */
+    stamp = ++v->stamp;
+    out = PyUnicode_1BYTE_DATA(flat);
+    j = j0 = PyUnicode_1BYTE_DATA(joined);
+    *j++ = ' ';
+    /* One pass: fold each character; copy each word's letters to ``joined`` while
+     * hashing them, and look the word up where it ends. */
+    for (i = 0; i < n; i++) {
+        Py_UCS1 c = FOLD[in[i]];
+        out[i] = c;
+        if (c != ' ') {
+            *j++ = c;
+            h = HASH_STEP(h, c);
+            len++;
+        } else if (len) {
+            *j++ = ' ';
+            if (vocab_add(v, j - 1 - len, len, h, stamp, known) < 0)
+                goto error;
+            len = 0;
+            h = HASH_START;
+        }
+    }
+    if (len) {
+        *j++ = ' ';
+        if (vocab_add(v, j - 1 - len, len, h, stamp, known) < 0)
+            goto error;
+    }
+    if (j - j0 == 1) /* no word: two spaces, as fold_ascii makes it */
+        *j++ = ' ';
+    if (j - j0 < n + 2 && PyUnicode_Resize(&joined, j - j0) < 0)
+        goto error;
+    res = PyTuple_New(3);
+    if (res == NULL)
+        goto error;
+    PyTuple_SET_ITEM(res, 0, flat);
+    PyTuple_SET_ITEM(res, 1, joined);
+    PyTuple_SET_ITEM(res, 2, known);
+    return res;
+
+error:
+    Py_XDECREF(flat);
+    Py_XDECREF(joined);
+    Py_XDECREF(known);
+    return NULL;
+}
+
+static Py_ssize_t vocab_len(Vocabulary *v) { return v->size; }
+
+static PySequenceMethods vocab_as_sequence = {
+    .sq_length = (lenfunc)vocab_len,
+};
+
+static PyMethodDef vocab_methods[] = {
+    {"fold", (PyCFunction)vocab_fold, METH_O,
+     "fold(text, /)\n--\n\n"
+     "For ASCII ``text``: (flat, joined, known), ``flat`` and ``joined`` as fold_ascii "
+     "makes them\nand ``known`` the words of the vocabulary among its words."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject VocabularyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "monitor._words.Vocabulary",
+    .tp_basicsize = sizeof(Vocabulary),
+    .tp_dealloc = (destructor)vocab_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Vocabulary(words, /)\n--\n\n"
+              "A fixed set of ASCII words (others are left out) that ``fold`` looks the words "
+              "of a text up in.",
+    .tp_methods = vocab_methods,
+    .tp_as_sequence = &vocab_as_sequence,
+    .tp_new = vocab_new,
+};
+
 static PyMethodDef methods[] = {
     {"index", index_words, METH_O,
      "index(folded, /)\n--\n\n"
@@ -289,6 +557,18 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__words(void) {
+    PyObject *m;
     init_fold();
-    return PyModule_Create(&module);
+    if (PyType_Ready(&VocabularyType) < 0)
+        return NULL;
+    m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&VocabularyType);
+    if (PyModule_AddObject(m, "Vocabulary", (PyObject *)&VocabularyType) < 0) {
+        Py_DECREF(&VocabularyType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -1,6 +1,8 @@
 """The folding and cutting of ASCII text into words of :class:`monitor.words.Tokens`
 (monitor/_words.c)."""
 
+from collections.abc import Iterable
+
 def fold_ascii(text: str, /) -> tuple[str, list[str], set[str], str]:
     """For ASCII ``text`` (ValueError otherwise): ``(flat, folded, words, joined)``, where
     ``flat`` is ``text`` with letters lowered, digits kept and every other character a
@@ -10,3 +12,14 @@ def fold_ascii(text: str, /) -> tuple[str, list[str], set[str], str]:
 def index(folded: list[str], /) -> dict[str, list[int]]:
     """Each word of ``folded`` with its positions there, ascending; the words in the order
     they first occur."""
+
+class Vocabulary:
+    """A fixed set of words (its ASCII ones: no ASCII text holds the others), such as every
+    word a rule set looks for."""
+
+    def __init__(self, words: Iterable[str], /) -> None: ...
+    def __len__(self) -> int: ...
+    def fold(self, text: str, /) -> tuple[str, str, set[str]]:
+        """For ASCII ``text`` (ValueError otherwise): ``(flat, joined, known)``, ``flat``
+        and ``joined`` as :func:`fold_ascii` makes them and ``known`` the words of this
+        vocabulary among the text's words (the vocabulary's own str objects)."""

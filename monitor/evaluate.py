@@ -51,6 +51,7 @@ from operator import add, itemgetter, lt, or_, sub
 from typing import Any
 
 from monitor import query as q
+from monitor._words import Vocabulary
 from monitor.article import Article
 from monitor.words import Tokens, find, fold, locate
 
@@ -91,10 +92,10 @@ class Evaluator:
         "words",
     )
 
-    def __init__(self, article: Article) -> None:
+    def __init__(self, article: Article, known: Vocabulary | None = None) -> None:
         self.article = article
-        title = Tokens(article.title[:MAX_FIELD_CHARS])
-        body = Tokens(article.text[:MAX_FIELD_CHARS])
+        title = Tokens(article.title[:MAX_FIELD_CHARS], known)
+        body = Tokens(article.text[:MAX_FIELD_CHARS], known)
         self.fields: tuple[Tokens, Tokens] = (title, body)
         self.words = (title.words, body.words, title.words | body.words)
         # "\n" never occurs inside a key, so no phrase can match across the two fields.

@@ -36,6 +36,7 @@ from typing import Any
 
 from monitor import query as q
 from monitor import yamlsrc
+from monitor._words import Vocabulary
 from monitor.article import Article
 from monitor.codegen import CodeCompiler, FastCheck
 from monitor.errors import ConfigError, ConfigErrors
@@ -161,6 +162,9 @@ class RuleSet:
         compiler = CodeCompiler()
         self._checks: list[FastCheck] = [compiler.compile(node) for node in self._nodes]
         self._scanner = Scanner(compiler.keys | self._index.keys)
+        # Every folded word a rule looks for: articles are cut into words keeping only
+        # these in their word sets (see Tokens), which answers every presence check alike.
+        self._known = Vocabulary(_words_of(self._nodes))
 
     @classmethod
     def from_files(cls, paths: Sequence[str | Path] | str | Path) -> RuleSet:
@@ -189,7 +193,7 @@ class RuleSet:
 
     def match(self, article: Article) -> list[Match]:
         """Every rule that fires on ``article``, in rule-file order."""
-        ev = Evaluator(article)
+        ev = Evaluator(article, self._known)
         words, checks = ev.words, self._checks
         keys = self._scanner.scan(ev.joined)
         ev.scanned = (self._scanner.keys, keys)
@@ -207,7 +211,19 @@ class RuleSet:
         i = self._by_id.get(rule_id)
         if i is None:
             raise KeyError(f"no rule with id {rule_id!r}")
-        return explain(Evaluator(article), self._nodes[i])
+        return explain(Evaluator(article, self._known), self._nodes[i])
+
+
+def _words_of(nodes: Sequence[q.Node]) -> set[str]:
+    """The words of every term of ``nodes``, as written in the query and folded (a
+    ``case:`` term's words are looked for folded first)."""
+    words: set[str] = set()
+    for node in nodes:
+        for term in q.terms(node):
+            if isinstance(term, q.Term):
+                words.update(term.words)
+                words.update(map(fold, term.words))
+    return words
 
 
 def spans(ev: Evaluator, found: list[Occ]) -> list[Span]:

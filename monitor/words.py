@@ -32,7 +32,7 @@ from typing import Any
 
 import ahocorasick
 
-from monitor._words import fold_ascii
+from monitor._words import Vocabulary, fold_ascii
 from monitor._words import index as index_words
 from monitor.textnorm import non_ascii
 
@@ -223,15 +223,24 @@ class Tokens:
     but ``words`` and ``joined``, which every :class:`monitor.evaluate.Evaluator` reads,
     come with ``folded`` from the one C call (:func:`monitor._words.fold_ascii`) that folds
     and cuts ASCII text, and text whose non-ASCII characters all fold to ASCII.
+
+    Given the ``known`` words of a rule set, such text is folded by
+    :meth:`monitor._words.Vocabulary.fold` instead, and ``words`` holds only the known
+    words among its words (``every_word`` holds them all): a rule set asks only whether its
+    own words are present, so the answer is the same, while ``folded`` is cut from
+    ``joined`` only when some rule fired and wants positions (most articles fire none).
     """
 
     __slots__ = (
         "_calls",
         "_chars",
         "_ends",
+        "_every",
         "_flat",
+        "_folded",
         "_index",
         "_joined",
+        "_known_only",
         "_located",
         "_padded",
         "_positions",
@@ -240,33 +249,34 @@ class Tokens:
         "_starts",
         "_vocab",
         "_words",
-        "folded",
         "pattern",
         "text",
     )
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, known: Vocabulary | None = None) -> None:
         self.text = text
         self._flat = ""
+        self._folded: list[str] | None = None
         self._words: set[str] | None = None
+        self._every: set[str] | None = None  # all words, where ``_words`` holds known ones
+        self._known_only = False
         self._joined: str | None = None
         # ASCII text, and text whose few non-ASCII characters each fold to ASCII (replaced
         # throughout, as in _fold_flat), is folded and cut by one C call, which makes its
         # word set and joined words too: the Evaluator reads both of every field.
-        self.folded: list[str]
         if text.isascii():
             self._chars = ""
             self.pattern = WORD_RE
-            self._flat, self.folded, self._words, self._joined = fold_ascii(text)
+            self._flat = self._ascii(text, known)
         else:
             self._chars = chars = non_ascii(text)
             self.pattern = WORD_MARKS_RE if _HAS_MARK.search(chars) else WORD_RE
             if self.pattern is WORD_MARKS_RE:
-                self.folded = _fold_marked(text)
+                self._folded = _fold_marked(text)
             elif (replaced := _replace_each(text, chars, _ascii_fold_of)) is None:
-                self.folded = _fold_runs(text)
+                self._folded = _fold_runs(text)
             else:
-                flat, self.folded, self._words, self._joined = fold_ascii(replaced)
+                flat = self._ascii(replaced, known)
                 if _all_aligned(chars):
                     self._flat = flat
         self._located: dict[str, list[int]] = {}
@@ -280,6 +290,25 @@ class Tokens:
         self._positions: dict[str, list[int]] = {}
         self._seams: dict[bool, tuple[str, list[int]]] = {}
 
+    def _ascii(self, text: str, known: Vocabulary | None) -> str:
+        """Fold and cut ASCII ``text`` (with only its ``known`` words kept, if given);
+        returns its flat form."""
+        if known is None:
+            flat, self._folded, self._words, self._joined = fold_ascii(text)
+        else:
+            flat, self._joined, self._words = known.fold(text)
+            self._known_only = True
+        return flat
+
+    @property
+    def folded(self) -> list[str]:
+        """Each word folded."""
+        if self._folded is None:
+            # Only folded by Vocabulary.fold, which made the joined words.
+            assert self._joined is not None
+            self._folded = self._joined.split()
+        return self._folded
+
     @property
     def raw(self) -> list[str]:
         """Each word as written."""
@@ -290,10 +319,19 @@ class Tokens:
 
     @property
     def words(self) -> set[str]:
-        """The distinct folded words."""
+        """The distinct folded words (only the known ones, when given known words)."""
         if self._words is None:
             self._words = set(self.folded)
         return self._words
+
+    @property
+    def every_word(self) -> set[str]:
+        """The distinct folded words, known or not."""
+        if not self._known_only:
+            return self.words
+        if self._every is None:
+            self._every = set(self.folded)
+        return self._every
 
     @property
     def joined(self) -> str:
@@ -314,12 +352,14 @@ class Tokens:
         so many words were asked for that indexing every word at once is cheaper."""
         found = self._positions.get(word)
         if found is None:
-            if word not in self.words:
+            # Absent, unless ``words`` holds only the known words and this is another (a
+            # word a prefix term matched, say): that one is looked for like any other.
+            if word not in self.words and not self._known_only:
                 return []
             self._calls += 1
             if self._calls > _SCANS_BEFORE_INDEX:
                 self._positions = self.index
-                return self._positions[word]
+                return self._positions.get(word, [])
             found = []
             folded, i = self.folded, -1
             try:
@@ -399,7 +439,7 @@ class Tokens:
     def vocab(self) -> list[str]:
         """The distinct folded words, sorted (for prefix look-ups by bisection)."""
         if self._vocab is None:
-            self._vocab = sorted(self.words)
+            self._vocab = sorted(self.every_word)
         return self._vocab
 
     def scan(self, key: str, exact: bool) -> Iterator[int]:

@@ -1,0 +1,171 @@
+"""Folding against a rule set's known words (monitor._words.Vocabulary, and Tokens given
+``known``): the same flat and joined text as fold_ascii, a word set holding exactly the
+known words among the text's words, and everything else a Tokens answers (its folded words,
+every word, positions, offsets) the same as without known words.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor._words import Vocabulary, fold_ascii
+from monitor.article import Article
+from monitor.parse import entry_article, parse_feed
+from monitor.rules import RuleSet
+from monitor.words import Tokens, fold, split
+from tests.test_words_c import ASCII_TEXT, FAST, MIXED_TEXT
+
+KNOWN = ["a", "word", "x1", "2024", "korea", "s", "longerwordthanmostwords", "mail", "é", "日"]
+
+
+def check_fold(known: list[str], text: str) -> None:
+    vocab = Vocabulary(known)
+    flat, joined, found = vocab.fold(text)
+    want_flat, folded, _, want_joined = fold_ascii(text)
+    assert (flat, joined) == (want_flat, want_joined)
+    assert flat.isascii() and joined.isascii()
+    assert found == set(folded) & set(known)
+    # The vocabulary's own str objects, not copies.
+    mine = {id(w) for w in known}
+    assert {id(w) for w in found} <= mine
+
+
+@FAST
+@given(ASCII_TEXT)
+def test_fold_as_fold_ascii(text: str) -> None:
+    check_fold(KNOWN, text)
+
+
+@settings(FAST, max_examples=300)
+@given(
+    st.lists(st.sampled_from(["a", "ab", "b", "ba", "aa", "x" * 9, "x" * 8, "x" * 16]), max_size=8),
+    ASCII_TEXT,
+)
+def test_fold_with_words_alike(known: list[str], text: str) -> None:
+    """Words sharing prefixes, or of a machine word's length and its multiples."""
+    check_fold(known, text + " " + " ".join(w.upper() for w in known[::2]))
+
+
+def test_fold_cases() -> None:
+    vocab = Vocabulary(["korea", "south", "korea"])
+    assert len(vocab) == 2
+    assert vocab.fold("") == ("", "  ", set())
+    assert vocab.fold(" .- ") == ("    ", "  ", set())
+    assert vocab.fold("South KOREA, the south-korea") == (
+        "south korea  the south korea",
+        " south korea the south korea ",
+        {"south", "korea"},
+    )
+    assert vocab.fold("korea") == ("korea", " korea ", {"korea"})
+    assert vocab.fold("koreas skorea kore") == ("koreas skorea kore", " koreas skorea kore ", set())
+
+
+def test_fold_many_words() -> None:
+    """A large vocabulary, a long text: every known word found, no other."""
+    known = [f"w{i}x" for i in range(0, 300_000, 3)]
+    vocab = Vocabulary(known)
+    text = " ".join(f"W{i}X" for i in range(100_000))
+    assert vocab.fold(text)[2] == {f"w{i}x" for i in range(0, 100_000, 3)}
+
+
+def test_non_ascii_words_are_left_out() -> None:
+    vocab = Vocabulary(["café", "cafe", "日本"])
+    assert len(vocab) == 1
+    assert vocab.fold("Cafe CAFE")[2] == {"cafe"}
+
+
+def test_bad_arguments() -> None:
+    class Sub(str):
+        pass
+
+    with pytest.raises(TypeError):
+        Vocabulary([Sub("a")])
+    with pytest.raises(TypeError):
+        Vocabulary([b"a"])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        Vocabulary(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Vocabulary(words=["a"])  # type: ignore[call-arg]
+    vocab = Vocabulary(["a"])
+    with pytest.raises(ValueError, match="ASCII"):
+        vocab.fold("café")
+    with pytest.raises(TypeError):
+        vocab.fold(b"a")  # type: ignore[arg-type]
+
+
+def test_words_outlive_the_list() -> None:
+    """The vocabulary keeps its words alive, whatever becomes of what it was given."""
+    vocab = Vocabulary(iter([("kor" + "ea" * 3).lower()]))
+    assert vocab.fold("KOREAEAEA korea")[2] == {"koreaeaea"}
+
+
+def check_tokens(text: str, known: list[str]) -> None:
+    plain, toks = Tokens(text), Tokens(text, Vocabulary(known))
+    assert toks.joined == plain.joined
+    assert toks.folded == plain.folded
+    assert toks.every_word == plain.words
+    if not toks._known_only:  # text with words that fold to other than ASCII
+        assert toks.words == plain.words
+    for word in {*known, *map(fold, known), *plain.words}:
+        if toks._known_only:
+            assert (word in toks.words) == (word in plain.words and word in known), word
+        assert toks.positions(word) == plain.positions(word), word
+    assert toks.vocab == plain.vocab
+    assert toks.starts == plain.starts and toks.ends == plain.ends
+    n = len(plain.folded)
+    for i in range(0, n, max(1, n // 7)):
+        assert toks.span(i, min(n - 1, i + 2)) == plain.span(i, min(n - 1, i + 2))
+
+
+@settings(FAST, max_examples=600)
+@given(MIXED_TEXT)
+def test_tokens_answer_as_without_known_words(text: str) -> None:
+    """ASCII text (and text whose non-ASCII characters fold to ASCII) keeps only the known
+    words in ``words``; other text keeps them all; every other answer is unchanged."""
+    check_tokens(text, KNOWN + [w.lower() for w in split(text)[::3]])
+
+
+def test_tokens_on_corpus_entries(corpus: Path) -> None:
+    paths = sorted((corpus / "feeds").rglob("*.xml"))[:40]
+    for path in paths:
+        try:
+            feed = parse_feed(path.read_bytes())
+        except Exception:  # a feed the parser refuses has nothing to check
+            continue
+        for entry in feed.entries[:5]:
+            text = entry_article(entry, source="s").text
+            check_tokens(text, [w.lower() for w in split(text)[::5]])
+
+
+def test_rule_set_fires_as_without_known_words(corpus: Path, tmp_path: Path) -> None:
+    """Rules generated from the corpus feeds' words (bench/match.py's generator: entities,
+    ``case:`` forms, phrases, prefixes, NEAR, NOT, scopes) fire, with the same spans,
+    whether the articles' word sets hold every word or only the known ones."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    try:
+        from match import Vocabulary as Words  # noqa: PLC0415 - the bench's generator
+        from match import feed_texts, write_rules  # noqa: PLC0415
+    finally:
+        sys.path.pop(0)
+    texts = []
+    for path in sorted((corpus / "feeds").rglob("*.xml"))[::3]:
+        try:
+            feed = parse_feed(path.read_bytes())
+        except Exception:  # a feed the parser refuses adds no text
+            continue
+        for entry in feed.entries:
+            art = entry_article(entry, source="s")
+            texts.append((art.title, art.text, art.url))
+    write_rules(Words(texts, feed_texts(corpus)), 5_000, tmp_path, seed=7)
+    rs = RuleSet.from_files([tmp_path])
+    articles = [Article(title=t, text=text, url=url) for t, text, url in texts]
+    with_known = [[(m.rule_id, m.spans) for m in rs.match(a)] for a in articles]
+    rs._known = None  # type: ignore[assignment] # Evaluators made without known words
+    plain = [[(m.rule_id, m.spans) for m in rs.match(a)] for a in articles]
+    assert with_known == plain
+    assert sum(map(len, plain)) > 200, sum(map(len, plain))  # the rules do fire on these
