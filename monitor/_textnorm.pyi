@@ -16,3 +16,7 @@ def tidy(text: str, limit: int, /) -> str:
     """``text`` with "\\r\\n" and "\\r" made "\\n", the controls that are not whitespace made
     spaces, each line's words joined by one space, lines holding none dropped, then cut to
     ``limit`` characters and stripped (see the C file for the NEL quirk kept)."""
+
+def has_c0(data: bytes, /) -> bool:
+    """Whether ``data`` holds a C0 control other than tab, LF and CR (0x00-0x08, 0x0B, 0x0C,
+    0x0E-0x1F): one read-only pass, where ``bytes.translate`` would copy the whole body."""

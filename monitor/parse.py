@@ -39,17 +39,19 @@ import hashlib
 import html
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 from urllib.parse import urljoin
 
 import fastfeedparser
 import feedparser
 
+from monitor._textnorm import has_c0
 from monitor.article import MAX_TITLE_CHARS, Article
 from monitor.clean import html_text, html_to_text, looks_like_html
 from monitor.errors import ParseError
@@ -91,18 +93,18 @@ def parse_feed(data: bytes, url: str = "", *, max_entries: int = 1000) -> Feed:
     """Parse feed ``data`` fetched from ``url``; raises ParseError when it is not a feed."""
     if not data or not data.strip():
         raise ParseError("empty document")
-    head = _head_text(data)
-    for view in _prolog_views(data, head):
-        _refuse_hostile_prolog(view)
-    data = _controls_out(data, head)
+    wide = _wide_codec(data)
+    head = _head_text(data, wide)
+    _refuse_hostile(data, head, wide)
+    data = _controls_out(data, head, wide)
     try:
         feed = _parse_any(data, url, max_entries)
     except ParseError:
         raise
     except Exception as exc:  # our mapping met a shape no test showed; still a bad feed
         raise ParseError(f"unreadable feed: {type(exc).__name__}: {exc}") from exc
-    ttl, hub = _ttl_minutes(head), _hub(head, url)
-    return Feed(feed.title, feed.link, feed.entries, ttl, hub)
+    channel = _channel_head(head)
+    return Feed(feed.title, feed.link, feed.entries, _ttl_minutes(channel), _hub(channel, url))
 
 
 def entry_article(entry: Entry, *, source: str, summary: bool = True) -> Article:
@@ -176,12 +178,15 @@ def _lost_xhtml_titles(feed: Feed, data: bytes) -> bool:
 def _parse_fast(data: bytes, url: str, max_entries: int) -> Feed | None:
     """fastfeedparser's reading, or None when it raised (the fallback decides)."""
     try:
-        # bytes, never str: a str starting with http:// would make it fetch that URL.
-        parsed = fastfeedparser.parse(bytes(data))
+        # bytes, never str: a str starting with http:// would make it fetch that URL. Tags,
+        # media and enclosures are never read here: not having them built saves a tenth.
+        parsed = fastfeedparser.parse(
+            bytes(data), include_tags=False, include_media=False, include_enclosures=False
+        )
     except Exception:
         return None
     meta = parsed.get("feed") or {}
-    entries = _entries((_fast_entry(e, url) for e in parsed.get("entries") or []), max_entries)
+    entries = [_fast_entry(e, url) for e in islice(parsed.get("entries") or [], max_entries)]
     return Feed(_title(meta.get("title")), _link(meta.get("link"), url), entries, None, None)
 
 
@@ -200,18 +205,9 @@ def _parse_slow(data: bytes, url: str, max_entries: int) -> tuple[Feed, bool]:
         except Exception as exc:
             raise ParseError(f"unreadable feed: {exc}") from exc
     meta = parsed.get("feed") or {}
-    entries = _entries((_slow_entry(e, url) for e in parsed.get("entries") or []), max_entries)
+    entries = [_slow_entry(e, url) for e in islice(parsed.get("entries") or [], max_entries)]
     feed = Feed(_title(meta.get("title")), _link(meta.get("link"), url), entries, None, None)
     return feed, bool(parsed.get("version"))
-
-
-def _entries(entries: Iterable[Entry], max_entries: int) -> list[Entry]:
-    found: list[Entry] = []
-    for entry in entries:
-        if len(found) >= max_entries:
-            break
-        found.append(entry)
-    return found
 
 
 # --- mapping library dicts to Entry -----------------------------------------------------------
@@ -219,10 +215,11 @@ def _entries(entries: Iterable[Entry], max_entries: int) -> list[Entry]:
 
 def _fast_entry(raw: Mapping[str, Any], base: str) -> Entry:
     link = _text(raw.get("link")) or _alternate(raw.get("links"))
+    resolved, usable = _resolved(link, base)
     return Entry(
         title=_title(raw.get("title")),
-        link=_entry_link(link, base),
-        guid=_guid(raw.get("id"), link, base),
+        link=usable,
+        guid=_guid(raw.get("id"), link, resolved),
         published=_date_text(raw.get("published")) or _date_text(raw.get("updated")),
         summary_html=_html(raw.get("description") or raw.get("summary")),
         content_html=_content(raw.get("content")),
@@ -232,10 +229,11 @@ def _fast_entry(raw: Mapping[str, Any], base: str) -> Entry:
 
 def _slow_entry(raw: Mapping[str, Any], base: str) -> Entry:
     link = _text(raw.get("link")) or _alternate(raw.get("links"))
+    resolved, usable = _resolved(link, base)
     return Entry(
         title=_title(raw.get("title")),
-        link=_entry_link(link, base),
-        guid=_guid(raw.get("id"), link, base),
+        link=usable,
+        guid=_guid(raw.get("id"), link, resolved),
         published=_date_struct(raw.get("published_parsed"))
         or _date_struct(raw.get("updated_parsed")),
         summary_html=_html(raw.get("summary")),
@@ -244,10 +242,11 @@ def _slow_entry(raw: Mapping[str, Any], base: str) -> Entry:
     )
 
 
-def _guid(value: object, link: str, base: str) -> str:
-    """The entry's id; when it is missing or just repeats the link, the resolved link."""
+def _guid(value: object, link: str, resolved: str) -> str:
+    """The entry's id; when it is missing or just repeats ``link``, ``resolved`` (the link
+    made absolute)."""
     guid = _text(value)
-    guid = guid if guid and guid != link else _link(link, base)
+    guid = guid if guid and guid != link else resolved
     if len(guid) > MAX_URL_CHARS:  # a hash keeps long ids distinct without keeping them
         return "sha256:" + hashlib.sha256(guid.encode("utf-8", "replace")).hexdigest()
     return guid
@@ -264,11 +263,20 @@ def _html(value: object) -> str:
 def _title(value: object) -> str:
     """A plain one-line title: tags (from HTML/XHTML-typed titles) removed, capped."""
     title = _text(value)[: MAX_TITLE_CHARS * 4]
-    if looks_like_html(title):
+    if "<" in title and looks_like_html(title):  # no "<", no tag: most titles
         title = html_to_text(title)
     elif "&" in title:  # escaped once more than XML needs, as RSS titles often are
         title = _ENTITY.sub(_unescaped, title)
-    return " ".join(title.split())[:MAX_TITLE_CHARS]
+    if not _one_line(title):
+        title = " ".join(title.split())
+    return title[:MAX_TITLE_CHARS]
+
+
+def _one_line(text: str) -> bool:
+    """True when ``" ".join(text.split())`` would give ``text`` back, told without building it:
+    every whitespace character but " " is unprintable to str.isprintable, so a printable
+    text without two spaces in a row or one at either end is made of single-spaced words."""
+    return text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " "
 
 
 # A character reference with its semicolon: html.unescape alone would also read "&reg"
@@ -296,7 +304,7 @@ def _joined(base: str, link: str) -> str:
 _CACHED_CHARS = 2048
 
 
-@lru_cache(maxsize=4096)  # each entry's link is joined for its link and again for its guid
+@lru_cache(maxsize=4096)  # a feed's relative links come again at every poll
 def _join(base: str, link: str) -> str:
     try:
         return urljoin(base, link)
@@ -304,10 +312,14 @@ def _join(base: str, link: str) -> str:
         return link
 
 
-def _entry_link(value: object, base: str) -> str:
-    """The entry's link made absolute, when it is a usable http(s) URL; else empty."""
-    link = _link(value, base)
-    return link if len(link) <= MAX_URL_CHARS and is_http_url(link) else ""
+def _resolved(link: str, base: str) -> tuple[str, str]:
+    """The entry's ``link`` (stripped) made absolute against ``base``; and that again when
+    it is a usable http(s) URL of at most :data:`MAX_URL_CHARS`, else empty."""
+    if link and is_plain_http_url(link):  # most links; is_http_url would say yes again
+        return link, link if len(link) <= MAX_URL_CHARS else ""
+    resolved = _joined(base, link) if link and base else link
+    usable = len(resolved) <= MAX_URL_CHARS and is_http_url(resolved)
+    return resolved, resolved if usable else ""
 
 
 def _alternate(links: object) -> str:
@@ -330,7 +342,7 @@ def _content(value: object) -> str:
         if not isinstance(block, Mapping):
             continue
         body = _html(block.get("value"))
-        if body.strip():
+        if body and not body.isspace():  # body.strip() would copy it to tell
             plain = str(block.get("type") or "") in ("text", "text/plain")
             return html.escape(body, quote=False) if plain else body
     return ""
@@ -374,18 +386,17 @@ _BOMS = (
 _DECLARED = re.compile(r"""<\?xml\s[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
 
 
-def _head_text(data: bytes) -> str:
+def _head_text(data: bytes, wide: str | None) -> str:
     """The first PROLOG_SCAN_CHARS of ``data`` as text, decoded just enough to read markup.
 
-    UTF-16/32 and EBCDIC are recognised by BOM, by how ``<?`` is spelled or by where the NUL
-    bytes sit; everything else is read as Latin-1, which keeps every ASCII byte (all the
-    markup we look at) as it is.
+    UTF-16/32 and EBCDIC (``wide``, from :func:`_wide_codec`) are recognised by BOM, by how
+    ``<?`` is spelled or by where the NUL bytes sit; everything else is read as Latin-1,
+    which keeps every ASCII byte (all the markup we look at) as it is.
     """
-    codec = _wide_codec(data)
-    if codec is None:
+    if wide is None:
         return data[:PROLOG_SCAN_CHARS].decode("latin-1")
-    width = {"cp037": 1, "utf-32-be": 4, "utf-32-le": 4}.get(codec, 2)
-    return data[: PROLOG_SCAN_CHARS * width].decode(codec, errors="replace")
+    width = {"cp037": 1, "utf-32-be": 4, "utf-32-le": 4}.get(wide, 2)
+    return data[: PROLOG_SCAN_CHARS * width].decode(wide, errors="replace")
 
 
 # UTF-16/32 without BOM or ``<?``: the NUL pattern of the first character (any character).
@@ -398,55 +409,88 @@ def _wide_codec(data: bytes) -> str | None:
     return codec or _WIDE.get("".join("0" if b == 0 else "x" for b in data[:4]))
 
 
+def _declared_codec(head: str) -> str | None:
+    """Python's name for the encoding the XML declaration names; None without one, or when
+    Python does not know it (then no parser will decode by it either)."""
+    found = _DECLARED.search(head[:512])
+    if not found:
+        return None
+    try:
+        return codecs.lookup(found.group(1)).name  # aliases too
+    except LookupError:
+        return None
+
+
 # C0 controls but tab, LF and CR, which XML 1.0 and JSON strings forbid.
 _C0 = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _C0_TO_SPACE = bytes.maketrans(_C0, b" " * len(_C0))
 
 
-def _controls_out(data: bytes, head: str) -> bytes:
+def _controls_out(data: bytes, head: str, wide: str | None) -> bytes:
     """``data`` with each raw C0 control byte but tab, LF and CR made a space.
 
     Parsers stop at such a byte: fastfeedparser dropped the rest of the element and every
     entry after it, so one stray ``\x01`` in a description lost the rest of the feed. In an
     ASCII-compatible encoding (UTF-8, Latin-1, Windows-125x, Shift_JIS, GB18030…) such a
     byte is that control character wherever it sits, never part of another character.
-    UTF-16/32 and EBCDIC (NUL bytes in every ASCII character), and ISO-2022 (ESC, SO and SI
-    switch its character sets), are left as they are.
+    UTF-16/32 and EBCDIC (``wide``: NUL bytes in every ASCII character), and ISO-2022 (ESC,
+    SO and SI switch its character sets), are left as they are. ``data`` itself comes back
+    when it holds no such byte (nearly always), told by a pass that copies nothing.
     """
-    if _wide_codec(data) is not None:
+    if wide is not None or not has_c0(data):
         return data
-    declared = _DECLARED.search(head[:512])
-    if declared:
-        try:
-            if codecs.lookup(declared.group(1)).name.startswith("iso2022"):  # aliases too
-                return data
-        except LookupError:  # a name Python does not know: no parser will decode it either
-            pass
+    declared = _declared_codec(head)
+    if declared is not None and declared.startswith("iso2022"):
+        return data
     return data.translate(_C0_TO_SPACE)
 
 
-def _prolog_views(data: bytes, head: str) -> list[str]:
-    """``head``, plus the prolog decoded as its XML declaration says (when that differs).
+# Encodings that read a run of ASCII bytes at the start of a document as those characters,
+# whatever follows: a prolog of ASCII bytes reads the same in them as in ``head``.
+_ASCII_SAFE = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1250", "cp1251", "cp1252"})
+# How far past a "<" _refuse_hostile_prolog looks to tell what it opens ("<!DOCTYPE").
+_LOOKAHEAD = 9
+
+
+def _refuse_hostile(data: bytes, head: str, wide: str | None) -> None:
+    """Raise ParseError when the prolog, as ``head`` reads it or as the XML declaration's
+    encoding does, holds a DOCTYPE that could expand or fetch.
 
     A parser honours ``encoding="UTF-7"`` (and other codecs that spell ``<`` differently), so
-    the check must read the bytes that way too. An encoding Python does not know adds nothing.
+    the check must read the bytes that way too. The prolog is decoded so (up to 256 KB) only
+    when that could read differently: not when the bytes up to just past the root element
+    are ASCII and the encoding reads ASCII as Latin-1 does, as in nearly every feed.
     """
-    found = _DECLARED.search(head[:512])
-    if not found:
-        return [head]
-    try:
-        codec = codecs.lookup(found.group(1)).name
-    except LookupError:
-        return [head]
+    root = _refuse_hostile_prolog(head)
+    codec = _declared_codec(head)
+    if codec is None or _reads_alike(data, head, wide, codec, root):
+        return
     view = data[: PROLOG_SCAN_CHARS * 4].decode(codec, errors="replace")[:PROLOG_SCAN_CHARS]
-    return [head] if view == head else [head, view]
+    if view != head:
+        _refuse_hostile_prolog(view)
 
 
-def _refuse_hostile_prolog(head: str) -> None:
-    """Raise ParseError when a DOCTYPE before the root element could expand or fetch.
+def _reads_alike(data: bytes, head: str, wide: str | None, codec: str, root: int) -> bool:
+    """Whether ``data`` decoded by ``codec`` starts as ``head`` does up to just past its root
+    element (at ``root``), so that the walk meets the same markup there: true when ``head``
+    is the Latin-1 reading, those bytes are ASCII and ``codec`` reads them so."""
+    end = root + _LOOKAHEAD
+    return (
+        wide is None
+        and codec in _ASCII_SAFE
+        and root >= 0
+        and end <= len(head)
+        and data[:end].isascii()
+    )
+
+
+def _refuse_hostile_prolog(head: str) -> int:
+    """Raise ParseError when a DOCTYPE before the root element could expand or fetch; else
+    return where the root element starts (-1 when ``head`` holds none).
 
     Walks markup up to the first element, skipping PIs, comments and stray text (parsers
-    skip leading junk too, so a DOCTYPE after junk still counts).
+    skip leading junk too, so a DOCTYPE after junk still counts). At each "<" it looks at
+    most :data:`_LOOKAHEAD` characters on.
     """
     i = 0
     while (i := head.find("<", i)) >= 0:
@@ -457,12 +501,13 @@ def _refuse_hostile_prolog(head: str) -> None:
         elif head[i : i + 9].upper() == "<!DOCTYPE":
             i = _check_doctype(head, i + 9)
         elif head[i + 1 : i + 2].isalpha():
-            return  # the root element: no DOCTYPE can follow it
+            return i  # the root element: no DOCTYPE can follow it
         else:
             i += 1
         if i < 0:
             # A comment or PI runs past what we scanned; a DOCTYPE could hide behind it.
             raise ParseError("feed prolog is too long to check; refused")
+    return -1
 
 
 def _after(text: str, marker: str, start: int) -> int:
@@ -508,9 +553,9 @@ def _channel_head(head: str) -> str:
     return head[: found.start()] if found else head
 
 
-def _ttl_minutes(head: str) -> int | None:
-    """RSS ``<ttl>``, else ``sy:updatePeriod``/``updateFrequency``, in minutes."""
-    channel = _channel_head(head)
+def _ttl_minutes(channel: str) -> int | None:
+    """RSS ``<ttl>``, else ``sy:updatePeriod``/``updateFrequency``, in minutes, read from
+    ``channel`` (:func:`_channel_head`)."""
     if found := _TTL.search(channel):
         return int(found.group(1)) or None  # ttl 0 says nothing about how often to poll
     period = _UPDATE_PERIOD.search(channel)
@@ -521,9 +566,10 @@ def _ttl_minutes(head: str) -> int | None:
     return max(_PERIOD_MINUTES[period.group(1).lower()] // times, 1)
 
 
-def _hub(head: str, base: str) -> str | None:
-    """The WebSub hub URL the feed advertises (``<link rel="hub">``), if http(s)."""
-    for tag in _LINK_TAG.finditer(_channel_head(head)):
+def _hub(channel: str, base: str) -> str | None:
+    """The WebSub hub URL the feed advertises (``<link rel="hub">`` in ``channel``,
+    :func:`_channel_head`), if http(s)."""
+    for tag in _LINK_TAG.finditer(channel):
         attrs = {
             m.group(1).lower(): m.group(2) or m.group(3) or "" for m in _ATTR.finditer(tag.group(1))
         }

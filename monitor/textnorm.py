@@ -133,10 +133,9 @@ def _nfkc(text: str) -> str:
 
 def _marks_cut(text: str) -> str:
     """``text`` with each run of combining marks past :data:`MAX_MARKS` cut to that many."""
-    long_run = _long_mark_run()
-    if long_run.search(text) is None:
+    if _long_mark_run(loose=True).search(text) is None:  # nearly always; 10x faster
         return text
-    return long_run.sub(lambda run: run.group()[:MAX_MARKS], text)
+    return _long_mark_run().sub(lambda run: run.group()[:MAX_MARKS], text)
 
 
 def _ranges(codes: list[int]) -> str:
@@ -151,13 +150,20 @@ def _ranges(codes: list[int]) -> str:
 
 
 @functools.cache
-def _long_mark_run() -> re.Pattern[str]:
+def _long_mark_run(*, loose: bool = False) -> re.Pattern[str]:
     """A run of more than MAX_MARKS combining marks. Built on first use, not at import
     (a look at 128k code points, ~25 ms every process would pay): only text NFKC may
     change needs it. Every character of a combining class but 0 lies below U+20000 (the
-    last is U+1E94A)."""
-    marks = _ranges([c for c in range(0x20000) if unicodedata.combining(chr(c))])
-    return re.compile(f"[{marks}]{{{MAX_MARKS + 1},}}")
+    last is U+1E94A).
+
+    ``loose``: such a run of the marks below U+10000 or any character of U+10000-U+1FFFF,
+    which holds every run the exact pattern finds. re tests a class holding no character
+    past U+FFFF by a table, and one holding some by its ranges one after the other: 60 ns
+    a character for the exact class (300 ranges), 6 ns for this one."""
+    top = 0x10000 if loose else 0x20000
+    marks = _ranges([c for c in range(top) if unicodedata.combining(chr(c))])
+    astral = "\U00010000-\U0001ffff" if loose else ""
+    return re.compile(f"[{marks}{astral}]{{{MAX_MARKS + 1},}}")
 
 
 def non_ascii(text: str) -> str:

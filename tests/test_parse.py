@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from monitor import parse
+from monitor.article import MAX_TITLE_CHARS
+from monitor.clean import html_to_text, looks_like_html
 from monitor.errors import ParseError
 from monitor.parse import Entry, entry_article, parse_feed
 
@@ -100,14 +105,18 @@ XXE_AFTER_COMMENT = b"""<?xml version="1.0"?>
 """
 XXE_AFTER_JUNK = b"HTTP/1.1 200 OK junk\n" + XXE_ENTITY
 XXE_UTF16 = XXE_ENTITY.decode().replace('"1.0"?>', '"1.0" encoding="utf-16"?>').encode("utf-16")
+# Read as Latin-1, "<\xe2" opens the root element and the walk stops there; read as the
+# declared UTF-8, "<\u20ac" is stray text and the DOCTYPE after it counts.
+XXE_AFTER_EURO = XXE_ENTITY.replace(b'"1.0"?>', b'"1.0" encoding="utf-8"?>\n<\xe2\x82\xac')
+XXE_AFTER_BOM = b"\xef\xbb\xbf" + XXE_ENTITY.replace(b'"1.0"?>', b'"1.0" encoding="utf-8"?>')
 
 
 @pytest.mark.parametrize(
     "data",
     [BILLION_LAUGHS, QUADRATIC_BLOWUP, XXE_SYSTEM_DTD, XXE_ENTITY, XXE_AFTER_COMMENT,
-     XXE_AFTER_JUNK, XXE_UTF16],
+     XXE_AFTER_JUNK, XXE_UTF16, XXE_AFTER_EURO, XXE_AFTER_BOM],
     ids=["billion-laughs", "quadratic-blowup", "xxe-system", "xxe-entity", "xxe-late",
-         "xxe-after-junk", "xxe-utf16"],
+         "xxe-after-junk", "xxe-utf16", "xxe-after-euro", "xxe-after-bom"],
 )  # fmt: skip
 def test_hostile_doctype_is_refused(data: bytes) -> None:
     """Any DOCTYPE with an internal subset or SYSTEM reference is refused before parsing."""
@@ -416,3 +425,35 @@ def test_entry_text_edge_cases(content: str, text: str) -> None:
     separators end lines."""
     entry = Entry("t", "http://a.example/1", "", None, "", content, "")
     assert entry_article(entry, source="t").text == text
+
+
+def _reference_title(value: object) -> str:
+    """monitor.parse._title as it was before its fast paths (do not "fix")."""
+    title = (value.strip() if isinstance(value, str) else "")[: MAX_TITLE_CHARS * 4]
+    if looks_like_html(title):
+        title = html_to_text(title)
+    elif "&" in title:
+        title = parse._ENTITY.sub(parse._unescaped, title)
+    return " ".join(title.split())[:MAX_TITLE_CHARS]
+
+
+_TITLE_CHARS = st.sampled_from(
+    ["a", "Z", " ", "  ", "\t", "\n", "\r", "\x0b", "\x1c", "\x85", "\xa0", "\u2003", "\u2028",
+     "\u3000", "\u200b", "<", ">", "<b>", "</b>", "&amp;", "&", "&#32;", "&nbsp;", "\u00e9"]
+)  # fmt: skip
+
+
+@given(st.lists(_TITLE_CHARS, max_size=30).map("".join))
+def test_titles_as_reference(title: str) -> None:
+    """A title comes out as the plain split-and-join of its text did, whatever whitespace
+    it holds (the fast path keeps only printable single-spaced titles as they are)."""
+    assert parse._title(title) == _reference_title(title)
+
+
+@pytest.mark.parametrize("pad", ["", " ", "  x", "\u00a0y"])
+def test_title_cut_at_a_space_is_stripped(pad: str) -> None:
+    """A title cut at MAX_TITLE_CHARS * 4 on a space, or one longer than the cap, comes out
+    as the reference's."""
+    title = "w " * (MAX_TITLE_CHARS * 2) + pad
+    assert parse._title(title) == _reference_title(title)
+    assert len(parse._title(title)) <= MAX_TITLE_CHARS

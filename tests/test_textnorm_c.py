@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor import textnorm
-from monitor._textnorm import UNIDATA_VERSION, fold, tidy
+from monitor._textnorm import UNIDATA_VERSION, fold, has_c0, tidy
 from monitor.clean import html_text
 from monitor.parse import entry_article, parse_feed
 from monitor.textnorm import MAX_CHARS, _fold, _nfkc, _normalize, normalize
@@ -616,6 +616,8 @@ if __name__ == "__main__":
         "a" + "\u0301\u0316" * 500_000,  # a megabyte of marks: NFKC's sort would take minutes
         "Korea \u1e09" + "\u0316" * 40 + " talks",  # decomposing adds marks to the run
         "x" + "\u0301" * 31 + " y" + "\u0323" * 29,
+        "\u0915" + "\U0001d167" * 40 + "\u0301",  # marks past U+FFFF (a run's own test)
+        "\U0001f600" * 40 + "\u00e9",  # a long run past U+FFFF but of no marks: left whole
     ],
 )
 def test_long_runs_of_marks_are_cut_to_30(text: str) -> None:
@@ -629,3 +631,21 @@ def test_long_runs_of_marks_are_cut_to_30(text: str) -> None:
         longest = max(longest, run)
     assert longest <= 30
     assert normalize(out) == out
+
+
+_C0_REF = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+@pytest.mark.parametrize("length", [1, 15, 16, 17, 33, 100])
+def test_has_c0_every_byte_everywhere(length: int) -> None:
+    """has_c0 finds each C0 control but tab, LF and CR, at any offset of bytes of any
+    length (the 16-byte blocks and the tail alike), and nothing else."""
+    for byte in range(256):
+        for at in {0, length // 2, length - 1}:
+            data = bytearray(b"x" * length)
+            data[at] = byte
+            assert has_c0(bytes(data)) == (_C0_REF.search(data) is not None)
+    assert not has_c0(b"")
+    assert has_c0(memoryview(b"\xff" * 40 + b"\x1f"))
+    with pytest.raises(TypeError):
+        has_c0("text")  # type: ignore[arg-type]
