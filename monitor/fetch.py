@@ -1,8 +1,10 @@
 """Fetching feeds and pages over HTTP with every limit applied.
 
 Promises: conditional GET (``If-None-Match``/``If-Modified-Since``); a total deadline over the
-whole exchange (redirects and body included) that a slow server cannot stretch, plus connect
-and read timeouts; redirects followed by hand (at most ``max_redirects``) so each hop is
+whole exchange (redirects and body included) that a slow server cannot stretch, plus a connect
+timeout (a read waits at most until the total deadline: a per-read timer of the same length,
+as ``sock_read`` was, could never fire first, and cost a timer rescheduled at every socket
+read); redirects followed by hand (at most ``max_redirects``) so each hop is
 checked by the address guard, whose resolver and socket factory also sit in the connector (see
 :mod:`monitor.netguard`); the *decoded* body is counted while streaming and the fetch fails as
 soon as it passes ``max_bytes``, whatever ``Content-Length`` says. Memory stays near
@@ -65,7 +67,9 @@ def make_session(cfg: FetchConfig, policy: AddressPolicy | None = None) -> aioht
         limit_per_host=cfg.per_host,
         ttl_dns_cache=60,
     )
-    timeout = aiohttp.ClientTimeout(total=None, connect=cfg.connect_timeout, sock_read=cfg.timeout)
+    # No sock_read: every request through this session runs under a total deadline of
+    # cfg.timeout (Fetcher.get, the WebSub hub POST), which a read cannot outlast anyway.
+    timeout = aiohttp.ClientTimeout(total=None, connect=cfg.connect_timeout)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any, Protocol
 
 from monitor.article import Article
@@ -20,6 +21,7 @@ SUMMARY_CHARS = 300
 # json.dumps with these options builds an encoder on every call; a hit is encoded with this
 # one (encoding keeps no state between calls, so it is shared safely by threads).
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_string = encode_basestring  # what _ENCODER.encode does with a str (ensure_ascii off)
 
 
 class SpanLike(Protocol):
@@ -84,33 +86,34 @@ def build_hit(
     sinks: tuple[str, ...] = (),
     channels: tuple[str, ...] = (),
     detected_at: datetime | None = None,
-    article_doc: dict[str, Any] | None = None,
+    article_json: str | None = None,
 ) -> Hit:
     """The hit for ``match`` on ``article``, in the JSON shape of DESIGN.md.
 
-    ``article_doc`` is :func:`article_data` of ``article`` when the caller already has it
-    (an article matching several rules is described once for all its hits).
+    ``article_json`` is :func:`article_json_of` of ``article`` when the caller already has it
+    (an article matching several rules is described and encoded once for all its hits).
     """
     hid = hit_id(match.rule_id, story)
-    doc = {
-        "id": hid,
-        "rule": {"id": match.rule_id, "name": match.rule_name},
-        "article": article_data(article) if article_doc is None else article_doc,
-        "story": story,
-        "matches": [
-            {
-                "field": s.field,
-                "text": s.text,
-                "start": s.start,
-                "end": s.end,
-                "snippet": s.snippet,
-            }
-            for s in match.spans
-        ],
-        "detected_at": iso(detected_at or datetime.now(UTC)),
-    }
-    body = _ENCODER.encode(doc).encode()
+    matches = [
+        {"field": s.field, "text": s.text, "start": s.start, "end": s.end, "snippet": s.snippet}
+        for s in match.spans
+    ]
+    rule = {"id": match.rule_id, "name": match.rule_name}
+    detected = iso(detected_at or datetime.now(UTC)) or ""
+    # The object encoded member by member, the article's part as given: the very bytes
+    # _ENCODER.encode gives for the whole dict (same separators, same member order).
+    body = (
+        f'{{"id":{_string(hid)},"rule":{_ENCODER.encode(rule)},'
+        f'"article":{article_json_of(article) if article_json is None else article_json},'
+        f'"story":{_string(story)},"matches":{_ENCODER.encode(matches)},'
+        f'"detected_at":{_string(detected)}}}'
+    ).encode()
     return Hit(hid, match.rule_id, story, body, sinks, channels)
+
+
+def article_json_of(article: Article) -> str:
+    """:func:`article_data` of ``article`` encoded as in the hit JSON."""
+    return _ENCODER.encode(article_data(article))
 
 
 def article_data(article: Article) -> dict[str, Any]:

@@ -34,6 +34,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 NOT_PUBLIC = "is not public"
+# check_url verdicts kept: one per feed URL for 10,000 feeds and the article links of the
+# moment, about 2 MB at most; when full, all are forgotten and judged again as they come.
+VERDICTS = 16_384
+VERDICT_URL = 2048  # longer URLs are judged afresh each time rather than kept
 
 
 class BlockedAddress(OSError):
@@ -62,37 +66,21 @@ class AddressPolicy:
 
     def __init__(self, allow_private: bool | tuple[str, ...] = False) -> None:
         self.allow_all = allow_private is True
-        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        self.endpoints: set[tuple[str, int]] = set()
+        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        endpoints: set[tuple[str, int]] = set()
         for entry in allow_private if isinstance(allow_private, tuple) else ():
-            self._add(entry)
-
-    def _add(self, entry: str) -> None:
-        try:
-            self.networks.append(ipaddress.ip_network(entry, strict=False))
-            return
-        except ValueError:
-            pass
-        host, _, port = entry.rpartition(":")
-        host = host.strip("[]").lower()
-        ip = _parse_ip(host)
-        if ip is not None:
-            self.endpoints.add((str(ip), int(port)))
-            return
-        # A name is resolved once, here, so the comparison is with addresses, as for every
-        # connection: a later DNS answer cannot widen what the operator allowed.
-        try:
-            infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
-        except OSError:
-            return
-        for info in infos:
-            self.endpoints.add((str(ipaddress.ip_address(info[4][0])), int(port)))
+            _add(entry, networks, endpoints)
+        # Fixed from here on: check_url's verdicts are kept on that understanding.
+        self.networks = tuple(networks)
+        self.endpoints = frozenset(endpoints)
+        self._verdicts: dict[str, str | None] = {}
 
     def allows(self, address: str, port: int) -> bool:
         """True when connecting to ``address:port`` is allowed."""
         ip = _parse_ip(address)
-        if ip is None:
-            return False
+        return ip is not None and self._allows(ip, port)
+
+    def _allows(self, ip: IPAddress, port: int) -> bool:
         if self.allow_all or is_public(ip):
             return True
         if any(ip in net for net in self.networks):
@@ -100,7 +88,25 @@ class AddressPolicy:
         return (str(ip), port) in self.endpoints
 
     def check_url(self, url: str) -> str | None:
-        """Why ``url`` may not be fetched before resolving it, or None when it may."""
+        """Why ``url`` may not be fetched before resolving it, or None when it may.
+
+        The verdict depends on nothing but the URL's text and this (fixed) policy — no name
+        is resolved here; the resolver and the socket factory judge every address a
+        connection really goes to — so it is kept for the next poll of the same feed (up to
+        :data:`VERDICTS` URLs of at most :data:`VERDICT_URL` characters, then forgotten).
+        """
+        try:
+            return self._verdicts[url]
+        except KeyError:
+            pass
+        verdict = self._check_url(url)
+        if len(url) <= VERDICT_URL:
+            if len(self._verdicts) >= VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[url] = verdict
+        return verdict
+
+    def _check_url(self, url: str) -> str | None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             return f"scheme {parts.scheme or '(none)'!r} is not allowed (http and https only)"
@@ -111,9 +117,36 @@ class AddressPolicy:
         except ValueError:
             return "URL has an invalid port"
         ip = _parse_ip(parts.hostname)
-        if ip is not None and not self.allows(str(ip), port):
+        if ip is not None and not self._allows(ip, port):
             return f"address {ip} {NOT_PUBLIC} (allow it with fetch.allow_private)"
         return None
+
+
+def _add(
+    entry: str,
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+    endpoints: set[tuple[str, int]],
+) -> None:
+    """One ``fetch.allow_private`` entry: a network, or the addresses of ``host:port``."""
+    try:
+        networks.append(ipaddress.ip_network(entry, strict=False))
+        return
+    except ValueError:
+        pass
+    host, _, port = entry.rpartition(":")
+    host = host.strip("[]").lower()
+    ip = _parse_ip(host)
+    if ip is not None:
+        endpoints.add((str(ip), int(port)))
+        return
+    # A name is resolved once, here, so the comparison is with addresses, as for every
+    # connection: a later DNS answer cannot widen what the operator allowed.
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except OSError:
+        return
+    for info in infos:
+        endpoints.add((str(ipaddress.ip_address(info[4][0])), int(port)))
 
 
 def is_public(ip: IPAddress) -> bool:

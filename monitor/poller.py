@@ -32,7 +32,6 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -46,12 +45,13 @@ from monitor.config import FeedConfig
 from monitor.errors import FetchError, ParseError
 from monitor.faults import crashpoint
 from monitor.fetch import Fetcher, Response
-from monitor.hit import Hit, article_data, build_hit
+from monitor.hit import Hit, article_json_of, build_hit
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.parse import Entry, entry_article, entry_summary, parse_feed
 from monitor.rules import Match, RuleSet
 from monitor.store.base import FeedState, Store
+from monitor.store.thread import StoreThread
 from monitor.story import STORY_WINDOW, StoryKeys, entry_key, story_id, story_keys
 from monitor.urls import is_http_url
 
@@ -216,7 +216,7 @@ class Poller:
         articles: dict[str, Article] = {}  # by hit id, for the log lines
         detected = datetime.now(UTC)  # one clock reading for the hits found together
         for item, story in zip(fresh, stories, strict=True):
-            doc = article_data(item.article) if item.matches else None
+            doc = article_json_of(item.article) if item.matches else None
             for m in item.matches:
                 hit = build_hit(
                     m,
@@ -225,7 +225,7 @@ class Poller:
                     sinks=m.rule.notify,
                     channels=m.rule.channels,
                     detected_at=detected,
-                    article_doc=doc,
+                    article_json=doc,
                 )
                 hits.append(hit)
                 articles.setdefault(hit.id, item.article)
@@ -291,17 +291,25 @@ class Poller:
 # and work of one kind never runs in two threads at once: the GIL lets only one run anyway,
 # and two threads taking turns cost about a third more CPU per entry (lxml lets go of the
 # GIL for every parse, and each hand-over is a thread switch; see bench/ingest.py).
-_lanes = {
-    lane: ThreadPoolExecutor(max_workers=1, thread_name_prefix=lane) for lane in ("feeds", "pages")
-}
+# Each lane is a StoreThread, as the SQLite store's: one queue put there and one wake-up of
+# the event loop back, where run_in_executor on a ThreadPoolExecutor chains two futures with
+# locks and callbacks on both threads (each first-sight poll makes two such calls).
+class _Lanes(dict[str, StoreThread]):
+    """The lanes' threads, each started on first use (not when this module is imported)."""
+
+    def __missing__(self, lane: str) -> StoreThread:
+        thread = self[lane] = StoreThread(lane)
+        return thread
+
+
+_lanes = _Lanes()
 
 
 async def in_worker(fn: Callable[..., T], *args: Any, lane: str = "feeds") -> T:
     """``fn(*args)`` in the worker thread of ``lane``, with the caller's context (as
     ``to_thread``)."""
     ctx = contextvars.copy_context()
-    call = functools.partial(ctx.run, fn, *args)
-    return await asyncio.get_running_loop().run_in_executor(_lanes[lane], call)
+    return await _lanes[lane].call(functools.partial(ctx.run, fn, *args))
 
 
 def read_feed(body: bytes, url: str) -> Parsed:

@@ -17,6 +17,7 @@ import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -29,6 +30,7 @@ from monitor.fetch import Fetcher, make_session
 from monitor.hit import Hit, iso
 from monitor.metrics import Metrics
 from monitor.poller import Poller
+from monitor.store.base import FeedState
 from monitor.store.sqlite import SQLiteStore
 from monitor.store.thread import StoreThread
 from tests.e2e import serve
@@ -145,6 +147,69 @@ async def test_shutdown_does_the_queued_work_then_refuses_more() -> None:
         await worker.call(lambda: None)
     with pytest.raises(RuntimeError, match="after shutdown"):
         worker.submit(lambda: None)
+
+
+async def test_outcomes_ready_together_wake_the_loop_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Calls of several threads that finish while the loop is busy reach their callers
+    with one wake-up of the loop, each with its own outcome."""
+    loop = asyncio.get_running_loop()
+    wakeups: list[object] = []
+    real = loop.call_soon_threadsafe
+
+    def counting(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        wakeups.append(callback)
+        return real(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counting)
+    threads = [StoreThread("store-test-a"), StoreThread("store-test-b")]
+    finished = [threading.Event(), threading.Event()]
+
+    def boom() -> None:
+        raise ValueError("bad row")
+
+    try:
+        calls = [asyncio.ensure_future(threads[i % 2].call(lambda i=i: i * 3)) for i in range(10)]
+        failing = asyncio.ensure_future(threads[0].call(boom))
+        await asyncio.sleep(0)  # every call queued on its thread
+        for thread, event in zip(threads, finished, strict=True):
+            thread.submit(event.set)  # runs once the calls before it have handed over
+        for event in finished:  # the loop held until every outcome is handed over
+            assert event.wait(5)
+        assert await asyncio.gather(*calls) == [i * 3 for i in range(10)]
+        with pytest.raises(ValueError, match="bad row"):
+            await failing
+    finally:
+        for thread in threads:
+            thread.shutdown()
+    assert len(wakeups) == 1
+
+
+async def test_calls_from_another_event_loop_meanwhile_are_answered() -> None:
+    """A thread serving a second event loop (another thread's) answers both loops' calls."""
+    worker = StoreThread("store-test")
+    gate = threading.Event()
+
+    def other_loop() -> list[int]:
+        async def calls() -> list[int]:
+            return list(await asyncio.gather(*(worker.call(lambda i=i: i) for i in range(5))))
+
+        return asyncio.run(calls())
+
+    try:
+        held = asyncio.ensure_future(worker.call(lambda: gate.wait(5)))
+        mine = asyncio.ensure_future(worker.call(lambda: "mine"))
+        theirs = asyncio.get_running_loop().run_in_executor(None, other_loop)
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert await held is True
+        assert await theirs == [0, 1, 2, 3, 4]
+        assert await mine == "mine"
+        assert await worker.call(lambda: "after") == "after"
+    finally:
+        gate.set()
+        worker.shutdown()
 
 
 def test_a_dropped_thread_object_ends_its_thread() -> None:
@@ -304,3 +369,22 @@ async def test_a_body_past_the_cap_fails_however_it_comes(site: TestServer, path
     async with fetcher.session:
         with pytest.raises(FetchError, match="decoded body exceeds max_bytes"):
             await fetcher.get(f"http://127.0.0.1:{site.port}{path}")
+
+
+async def test_a_feed_put_again_has_every_field_replaced(tmp_path: Path) -> None:
+    """put_feed on a stored feed (an upsert, the row updated in place) leaves exactly the
+    new state, cleared fields included, and still one row for the feed."""
+    url = "http://127.0.0.1:1/feed.xml"
+    first = FeedState(
+        '"e1"', "Wed, 01 Dec 2021 06:36:00 GMT", 10.0, 3, 500, "boom", True, {"a": [1]}
+    )
+    second = FeedState(None, None, 20.5, 0, None, None, False, {})
+    async with SQLiteStore(tmp_path / "s.db") as store:
+        await store.put_feed(url, first)
+        assert await store.get_feed(url) == first
+        await store.put_feed(url, second)
+        assert await store.get_feed(url) == second
+        rows = await store._run(lambda db: db.execute("SELECT count(*) FROM feeds").fetchone())
+    async with SQLiteStore(tmp_path / "s.db") as reopened:
+        assert await reopened.get_feed(url) == second
+    assert rows == (1,)

@@ -244,10 +244,7 @@ class SQLiteStore:
 
     async def put_feed(self, url: str, state: FeedState) -> None:
         """Store the feed's state (replacing what was there)."""
-        sql = (
-            "INSERT OR REPLACE INTO feeds (url, etag, last_modified, next_poll, errors,"
-            " last_status, last_error, disabled, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
+        sql = _PUT_FEED
         args = (
             url,
             state.etag,
@@ -534,6 +531,16 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+# An upsert rather than INSERT OR REPLACE: a feed seen before has its row updated in place,
+# where REPLACE deleted it and inserted it anew (a new rowid, the url index changed twice).
+_PUT_FEED = (
+    "INSERT INTO feeds (url, etag, last_modified, next_poll, errors, last_status, last_error,"
+    " disabled, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET"
+    " etag = excluded.etag, last_modified = excluded.last_modified,"
+    " next_poll = excluded.next_poll, errors = excluded.errors,"
+    " last_status = excluded.last_status, last_error = excluded.last_error,"
+    " disabled = excluded.disabled, meta = excluded.meta"
+)
 _EXPIRED_SEEN = "DELETE FROM seen WHERE key IN (SELECT key FROM seen WHERE at < ? LIMIT ?)"
 _EXPIRED_HITS = (
     "DELETE FROM hits WHERE id IN (SELECT id FROM hits h WHERE recorded_at < ?"

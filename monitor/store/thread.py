@@ -1,8 +1,10 @@
 """The SQLite store's thread: one thread running the store's calls one at a time, in order.
+The poller's worker lanes (:mod:`monitor.poller`) are threads of this kind too.
 
 Promises: calls run one at a time on one thread, in the order they were made; a call
 cancelled before its turn does not run; the calls queued when the interpreter exits still
-run before it does; a store never closed cannot hang the exit.
+run before it does; a store never closed cannot hang the exit; the outcomes that finish
+while the event loop is busy reach it together, with one wake-up.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from contextlib import suppress
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -26,12 +28,12 @@ class StoreThread(Executor):
     """One thread running the store's calls one at a time, in the order they were made.
 
     :meth:`call` is the event loop's way in: one queue put, and one wake-up of the loop
-    with the outcome. ``run_in_executor`` on a ThreadPoolExecutor chains a concurrent
-    future to an asyncio one, with locks, conditions and callbacks on both threads; every
-    first-sight poll makes five store calls (every 304 two), and while the feed worker
-    holds the GIL each of those steps is a hand-over between threads. On bench/ingest.py's
-    pipeline (passes alternated in one process) this cut the CPU spent outside the feed
-    worker by about 8%.
+    with the outcome (shared with the other outcomes ready by then, see :class:`_Hub`).
+    ``run_in_executor`` on a ThreadPoolExecutor chains a concurrent future to an asyncio
+    one, with locks, conditions and callbacks on both threads; every first-sight poll makes
+    five store calls (every 304 two), and while the feed worker holds the GIL each of those
+    steps is a hand-over between threads. On bench/ingest.py's pipeline (passes alternated
+    in one process) this cut the CPU spent outside the feed worker by about 8%.
     :meth:`submit` is the ordinary :class:`~concurrent.futures.Executor` way in, so
     ``run_in_executor`` still works on it (the benchmarks time the thread that way).
 
@@ -54,8 +56,9 @@ class StoreThread(Executor):
     async def call(self, fn: Callable[[], T]) -> T:
         """``fn()`` run on the thread; its result, or its exception raised here."""
         loop = asyncio.get_running_loop()
+        hub = _Hub.of(loop)
         future: asyncio.Future[T] = loop.create_future()
-        self._put(functools.partial(_run_for_loop, loop, future, fn))
+        self._put(functools.partial(_run_for_loop, hub, future, fn))
         return await future
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
@@ -99,9 +102,47 @@ def _work(jobs: queue.SimpleQueue[Callable[[], None] | None]) -> None:
         del job  # not kept alive (with its arguments and result) until the next one comes
 
 
-def _run_for_loop(
-    loop: asyncio.AbstractEventLoop, future: asyncio.Future[T], fn: Callable[[], T]
-) -> None:
+class _Hub:
+    """The outcomes of calls, handed to one event loop with one wake-up however many pile up.
+
+    ``call_soon_threadsafe`` per outcome writes a byte to the loop's self-pipe every time
+    (a system call here, another to read it there, and a loop turn). While the loop has not
+    yet taken the outcomes ready, another one joins them instead: only the first of a batch
+    wakes the loop, which then settles the whole batch in the order the calls finished.
+    """
+
+    last: ClassVar[_Hub | None] = None  # one for every StoreThread: they wake the loop together
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Hub:
+        """The hub of ``loop`` (a new one when the last hub served another loop)."""
+        hub = cls.last
+        if hub is None or hub.loop is not loop:
+            hub = cls.last = cls(loop)
+        return hub
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._ready: list[Callable[[], None]] = []
+
+    def put(self, settle: Callable[[], None]) -> None:
+        """Hand ``settle`` to the loop (from the worker thread)."""
+        with self._lock:
+            self._ready.append(settle)
+            if len(self._ready) > 1:
+                return  # a wake-up is on its way and will take this one too
+        with suppress(RuntimeError):  # the loop is closed: nobody waits for the outcome any more
+            self.loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        with self._lock:
+            ready, self._ready = self._ready, []
+        for settle in ready:
+            settle()
+
+
+def _run_for_loop(hub: _Hub, future: asyncio.Future[T], fn: Callable[[], T]) -> None:
     if future.cancelled():  # the caller gave up before its turn: nothing is run
         return
     try:
@@ -113,8 +154,7 @@ def _run_for_loop(
         settle = functools.partial(_set_exception, future, exc)
     else:
         settle = functools.partial(_set_result, future, result)
-    with suppress(RuntimeError):  # the loop is closed: nobody waits for the outcome any more
-        loop.call_soon_threadsafe(settle)
+    hub.put(settle)
 
 
 def _set_result(future: asyncio.Future[T], result: T) -> None:
