@@ -268,37 +268,98 @@ fail:
     return NULL;
 }
 
-/* Vocabulary(words): the ASCII words of ``words`` (others are left out: no ASCII text has
- * them), for ``fold``, which is ``fold_ascii`` for text matched against a fixed set of words
- * (a rule set's): fold(text) returns (flat, joined, known), ``flat`` and ``joined`` as
- * fold_ascii makes them and ``known`` equal to ``set(flat.split()) & words``, holding the
- * vocabulary's own str objects. No str is made for a word of the text, only set entries for
- * the known words: most words of an article are in no rule, and the word list and set of
- * fold_ascii were most of its cost.
+/* Vocabulary(words, keys=()): a rule set's words and phrase and prefix keys, for ``fold``,
+ * which is ``fold_ascii`` for text matched against them. fold(text) returns
+ * (flat, joined, known, found):
  *
- * The words are kept in an open-addressing table at most a quarter full, keyed by a hash of
- * their bytes made a machine word at a time. Only the look-ups come from the text, and the
- * table's content (the rules' words) is fixed, so however the text is crafted a look-up
- * costs at most the longest run of taken slots. */
+ *     flat, joined   as fold_ascii makes them;
+ *     known          set(flat.split()) & words, the vocabulary's own str objects;
+ *     found          {key for key in keys if key in joined}, the keys' own str objects.
+ *
+ * Only ASCII words and keys are kept (no ASCII text holds the others). No str is made for a
+ * word of the text, only set entries for the known words and found keys: most words of an
+ * article are in no rule, and the word list and set of fold_ascii were most of its cost;
+ * and the keys are found on the way, where a scan for them (Hyperscan, whose tables do not
+ * stay in cache between articles) cost as much again.
+ *
+ * A key is " w1 ... wn " (a phrase: the words in a row) or " w1 ... wn" (its last word a
+ * prefix), as monitor.checks.sequence_key makes them. joined holds one space before and
+ * after each word, so a key is in joined exactly when, at the end of some word, what joined
+ * holds so far ends with it (a phrase), or ends with it followed by the rest of a word (a
+ * prefix key). So each key is filed where that can first be seen: a one-word phrase under its
+ * word, a longer phrase under its last two words (found by a look-up of each pair of known
+ * words in a row, then compared whole when it is longer), a prefix key of one word under its
+ * first two letters (each word's first letters are looked up), and a longer one under the
+ * word before the prefix. A key that is ASCII but not of this shape (none that
+ * sequence_key makes) is searched for in joined. Each key is compared at most once for each
+ * word of the text and each key filed with it, so the cost is linear in the text for a
+ * given rule set (whose keys are trusted config).
+ *
+ * The words are kept in an open-addressing table at most half full, keyed by a hash of
+ * their bytes. Only the look-ups come from the text, and the table's content is fixed, so
+ * however the text is crafted a look-up costs at most the longest run of taken slots; the
+ * same holds for the table of word pairs. */
 
-/* A known word: its str, that str's characters, and the fold call that last put it in its
- * ``known`` set. */
+/* A known word: its str and that str's characters; the fold call that last put it in its
+ * ``known`` set; the keys filed under it: its one-word phrase, whether it begins or ends a
+ * filed pair, and the prefix keys whose prefix comes right after it (``after`` of them,
+ * from ``after_at`` in ``Vocabulary.filed``). */
+#define FIRST_OF_PAIR 1
+#define SECOND_OF_PAIR 2
 typedef struct {
     PyObject *word;
     const Py_UCS1 *data;
     Py_ssize_t len;
     uint64_t stamp;
+    Py_ssize_t phrase; /* index in ``keys``, or -1 */
+    Py_ssize_t after_at, after;
+    int pair;
 } Known;
 
-/* The table: slot = (high 32 bits of the hash) << 32 | (index in ``words``) + 1, 0 when
- * empty; eight bytes a slot, so that a look-up, mostly of a word that is not there, reads
- * one cache line of a table small enough to stay in cache. */
+/* A key: its str and characters, the length of its prefix (0 for a phrase), and the fold
+ * call that last put it in its ``found`` set. */
+typedef struct {
+    PyObject *key;
+    const Py_UCS1 *data;
+    Py_ssize_t len, prefix;
+    uint64_t stamp;
+    uint64_t head, mask; /* a prefix's first 8 letters as ``word_head`` reads them */
+} Key;
+
+/* A pair of known words in a row with phrases filed under it: ``count`` of them from
+ * ``at`` in ``Vocabulary.filed``. ``pair`` is 0 for an empty slot. */
+typedef struct {
+    uint64_t pair;
+    Py_ssize_t at, count;
+} Pair;
+
+/* A run of ``Vocabulary.filed``: the prefix keys of one word filed under one letter pair. */
+typedef struct {
+    Py_ssize_t at, count;
+} Run;
+
+#define ALNUM 36 /* what folding leaves in words: 0-9 and a-z */
+
 typedef struct {
     PyObject_HEAD
+    /* The words: slot = (high 32 bits of the hash) << 32 | (index in ``words``) + 1, 0
+     * when empty; eight bytes a slot, so a look-up (most are of words not there) reads one
+     * cache line. */
     uint64_t *slots;
-    Known *words;
     size_t mask;
+    Known *words;
     Py_ssize_t size;
+    Key *keys;
+    Py_ssize_t nkeys;
+    Pair *pairs; /* open addressing, at most half full */
+    size_t pair_mask;
+    Run starts[ALNUM * ALNUM]; /* one-word prefix keys by their first two letters */
+    Run single[ALNUM];         /* ... and those of one letter */
+    Py_ssize_t *filed;         /* key indices, in runs */
+    uint64_t *heads, *masks;   /* of prefix keys, beside ``filed``: one cache line holds a
+                                * run's, where the keys lie apart */
+    Py_ssize_t *odd;           /* keys searched for in ``joined`` */
+    Py_ssize_t nodd;
     uint64_t stamp;
 } Vocabulary;
 
@@ -337,66 +398,109 @@ static uint64_t *vocab_find(Vocabulary *v, const Py_UCS1 *p, Py_ssize_t len, uin
     return slot;
 }
 
+/* The index in ``words`` of the word p[:len], or -1. */
+static Py_ssize_t vocab_index(Vocabulary *v, const Py_UCS1 *p, Py_ssize_t len) {
+    uint64_t slot = *vocab_find(v, p, len, word_hash(p, len));
+    return slot ? (Py_ssize_t)(slot & 0xFFFFFFFFULL) - 1 : -1;
+}
+
+static uint64_t pair_of(Py_ssize_t first, Py_ssize_t second) {
+    return ((uint64_t)(first + 1) << 32) | (uint64_t)(second + 1);
+}
+
+static Pair *pair_find(Vocabulary *v, uint64_t pair) {
+    size_t i = (size_t)hash_done(pair) & v->pair_mask;
+    while (v->pairs[i].pair != 0 && v->pairs[i].pair != pair)
+        i = (i + 1) & v->pair_mask;
+    return &v->pairs[i];
+}
+
+static int alnum_index(Py_UCS1 c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+
+/* The first 8 letters of p[:len] in one integer (zeros past the end), so a prefix of up to
+ * 8 letters is compared with one mask and compare. */
+static uint64_t word_head(const Py_UCS1 *p, Py_ssize_t len) {
+    uint64_t head = 0;
+    Py_ssize_t i;
+    for (i = 0; i < len && i < 8; i++)
+        head |= (uint64_t)p[i] << (8 * i);
+    return head;
+}
+
+/* Whether the word w[:len] begins with the prefix of ``key`` (whose first letters, as
+ * ``word_head`` reads them, the caller found at the word's start). */
+static int has_prefix(const Key *key, const Py_UCS1 *w, Py_ssize_t len) {
+    const Py_UCS1 *prefix = key->data + key->len - key->prefix;
+    return key->prefix <= len &&
+           (key->prefix <= 8 || memcmp(w + 8, prefix + 8, (size_t)(key->prefix - 8)) == 0);
+}
+
 static void vocab_dealloc(Vocabulary *v) {
     Py_ssize_t i;
-    if (v->words != NULL) {
+    if (v->words != NULL)
         for (i = 0; i < v->size; i++)
             Py_DECREF(v->words[i].word);
-        PyMem_Free(v->words);
-    }
+    if (v->keys != NULL)
+        for (i = 0; i < v->nkeys; i++)
+            Py_DECREF(v->keys[i].key);
     PyMem_Free(v->slots);
+    PyMem_Free(v->words);
+    PyMem_Free(v->keys);
+    PyMem_Free(v->pairs);
+    PyMem_Free(v->filed);
+    PyMem_Free(v->heads);
+    PyMem_Free(v->masks);
+    PyMem_Free(v->odd);
     Py_TYPE(v)->tp_free((PyObject *)v);
 }
 
-static PyObject *vocab_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    PyObject *iterable, *list, *word;
-    Vocabulary *v;
-    Py_ssize_t i, n;
-    size_t size = 64;
-
-    if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
-        PyErr_SetString(PyExc_TypeError, "Vocabulary() takes no keyword arguments");
-        return NULL;
-    }
-    if (!PyArg_UnpackTuple(args, "Vocabulary", 1, 1, &iterable))
-        return NULL;
-    list = PySequence_List(iterable);
+/* ``seq`` as a list of exact, ready str (TypeError naming ``what`` otherwise). */
+static PyObject *str_list(PyObject *seq, const char *what) {
+    PyObject *list = PySequence_List(seq);
+    Py_ssize_t i;
     if (list == NULL)
         return NULL;
-    n = PyList_GET_SIZE(list);
-    if (n >= 0x7FFFFFFF) {
-        PyErr_SetString(PyExc_OverflowError, "Vocabulary() takes fewer than 2**31 words");
-        Py_DECREF(list);
-        return NULL;
+    if (PyList_GET_SIZE(list) >= 0x7FFFFFFF) {
+        PyErr_Format(PyExc_OverflowError, "Vocabulary() takes fewer than 2**31 %s", what);
+        goto fail;
     }
+    for (i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *s = PyList_GET_ITEM(list, i);
+        /* Exact str only: the tables keep pointers into the str's characters. */
+        if (!PyUnicode_CheckExact(s)) {
+            PyErr_Format(PyExc_TypeError, "Vocabulary() takes str %s, not %.80s", what,
+                         Py_TYPE(s)->tp_name);
+            goto fail;
+        }
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(s) < 0)
+            goto fail;
+#endif
+    }
+    return list;
+fail:
+    Py_DECREF(list);
+    return NULL;
+}
+
+static int add_words(Vocabulary *v, PyObject *list) {
+    Py_ssize_t i, n = PyList_GET_SIZE(list);
+    size_t size = 64;
     while (size < (size_t)n * 2) /* at most half full */
         size <<= 1;
-    v = (Vocabulary *)type->tp_alloc(type, 0);
-    if (v == NULL)
-        goto fail;
     v->slots = PyMem_Calloc(size, sizeof(uint64_t));
     v->words = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Known));
     if (v->slots == NULL || v->words == NULL) {
         PyErr_NoMemory();
-        goto fail;
+        return -1;
     }
     v->mask = size - 1;
     for (i = 0; i < n; i++) {
+        PyObject *word = PyList_GET_ITEM(list, i);
         const Py_UCS1 *data;
         Py_ssize_t len;
         uint64_t hash, *slot;
         Known *k;
-        word = PyList_GET_ITEM(list, i);
-        /* Exact str only: the table keeps pointers into the str's characters. */
-        if (!PyUnicode_CheckExact(word)) {
-            PyErr_Format(PyExc_TypeError, "Vocabulary() takes str words, not %.80s",
-                         Py_TYPE(word)->tp_name);
-            goto fail;
-        }
-#if PY_VERSION_HEX < 0x030C0000
-        if (PyUnicode_READY(word) < 0)
-            goto fail;
-#endif
         if (!PyUnicode_IS_ASCII(word))
             continue;
         data = PyUnicode_1BYTE_DATA(word);
@@ -410,34 +514,297 @@ static PyObject *vocab_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
         k->word = word;
         k->data = data;
         k->len = len;
+        k->phrase = -1;
         *slot = (hash >> 32 << 32) | (uint64_t)(v->size + 1);
         v->size++;
     }
-    Py_DECREF(list);
+    return 0;
+}
+
+/* Where key ``i`` is filed (see the opening comment): -1 to search for it. ``last`` and
+ * ``before`` are the indices of its last and second-last words (-1: none, or a prefix). */
+enum { ODD, PHRASE1, PAIR, START, AFTER };
+
+static int key_shape(Vocabulary *v, Key *key, Py_ssize_t *last, Py_ssize_t *before) {
+    const Py_UCS1 *p = key->data;
+    Py_ssize_t n = key->len, i = 0, at, words = 0;
+    *last = *before = -1;
+    if (n < 2 || p[0] != ' ')
+        return ODD;
+    while (i < n) {
+        /* p[i] is a space: a word (or the prefix) follows, or the key ends */
+        if (i == n - 1)
+            break; /* the phrase's closing space */
+        at = ++i;
+        while (i < n && p[i] != ' ') {
+            if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9')))
+                return ODD;
+            i++;
+        }
+        if (i == at)
+            return ODD; /* two spaces in a row */
+        if (i == n) { /* no space after it: the prefix */
+            key->prefix = i - at;
+            key->head = word_head(p + at, key->prefix);
+            key->mask = key->prefix >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * key->prefix)) - 1;
+            return words == 0 ? START : (*before = *last, AFTER);
+        }
+        *before = *last;
+        *last = vocab_index(v, p + at, i - at);
+        if (*last < 0)
+            return ODD; /* a word that is no rule's: searched for, as any odd key */
+        words++;
+    }
+    return words == 1 ? PHRASE1 : PAIR;
+}
+
+/* File every key, in two passes: count what goes where, then place (``filed`` in runs). */
+static int add_keys(Vocabulary *v, PyObject *list) {
+    Py_ssize_t i, n = PyList_GET_SIZE(list), used = 0, pairs = 0, next = 0;
+    Py_ssize_t *shape = NULL, *lasts = NULL, *befores = NULL;
+    size_t size = 16;
+    int ok = -1;
+
+    v->keys = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Key));
+    v->odd = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_ssize_t));
+    v->filed = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_ssize_t));
+    v->heads = PyMem_Calloc(n ? (size_t)n : 1, sizeof(uint64_t));
+    v->masks = PyMem_Calloc(n ? (size_t)n : 1, sizeof(uint64_t));
+    shape = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_ssize_t));
+    lasts = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_ssize_t));
+    befores = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_ssize_t));
+    if (!v->keys || !v->odd || !v->filed || !v->heads || !v->masks || !shape || !lasts ||
+        !befores) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *s = PyList_GET_ITEM(list, i);
+        Key *key = &v->keys[v->nkeys];
+        Py_ssize_t j;
+        if (!PyUnicode_IS_ASCII(s))
+            continue;
+        key->data = PyUnicode_1BYTE_DATA(s);
+        key->len = PyUnicode_GET_LENGTH(s);
+        for (j = 0; j < v->nkeys; j++) /* once each: keys are few, and a set holds them */
+            if (v->keys[j].len == key->len && !memcmp(v->keys[j].data, key->data, (size_t)key->len))
+                break;
+        if (j < v->nkeys)
+            continue;
+        key->key = s;
+        Py_INCREF(s);
+        j = v->nkeys++;
+        shape[j] = key_shape(v, key, &lasts[j], &befores[j]);
+        switch (shape[j]) {
+        case ODD:
+            v->odd[v->nodd++] = j;
+            break;
+        case PHRASE1:
+            v->words[lasts[j]].phrase = j;
+            break;
+        case PAIR:
+            pairs++;
+            break;
+        case START:
+            if (key->prefix == 1)
+                v->single[alnum_index(key->data[1])].count++;
+            else
+                v->starts[alnum_index(key->data[1]) * ALNUM + alnum_index(key->data[2])].count++;
+            break;
+        case AFTER:
+            v->words[befores[j]].after++;
+            break;
+        }
+    }
+    /* the runs' starts, then the keys placed in them */
+    for (i = 0; i < ALNUM * ALNUM; i++) {
+        v->starts[i].at = next;
+        next += v->starts[i].count;
+        v->starts[i].count = 0;
+    }
+    for (i = 0; i < ALNUM; i++) {
+        v->single[i].at = next;
+        next += v->single[i].count;
+        v->single[i].count = 0;
+    }
+    for (i = 0; i < v->size; i++) {
+        v->words[i].after_at = next;
+        next += v->words[i].after;
+        v->words[i].after = 0;
+    }
+    while (size < (size_t)pairs * 2)
+        size <<= 1;
+    v->pairs = PyMem_Calloc(size, sizeof(Pair));
+    if (v->pairs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    v->pair_mask = size - 1;
+    for (i = 0; i < v->nkeys; i++) { /* count each pair's keys */
+        Pair *p;
+        if (shape[i] != PAIR)
+            continue;
+        p = pair_find(v, pair_of(befores[i], lasts[i]));
+        p->pair = pair_of(befores[i], lasts[i]);
+        p->count++;
+        v->words[befores[i]].pair |= FIRST_OF_PAIR;
+        v->words[lasts[i]].pair |= SECOND_OF_PAIR;
+    }
+    for (i = 0; i <= (Py_ssize_t)v->pair_mask; i++) {
+        if (v->pairs[i].pair == 0)
+            continue;
+        v->pairs[i].at = next;
+        next += v->pairs[i].count;
+        v->pairs[i].count = 0;
+    }
+    for (i = 0; i < v->nkeys; i++) {
+        Key *key = &v->keys[i];
+        Run *run = NULL;
+        switch (shape[i]) {
+        case PAIR: {
+            Pair *p = pair_find(v, pair_of(befores[i], lasts[i]));
+            v->filed[p->at + p->count++] = i;
+            break;
+        }
+        case START:
+            run = key->prefix == 1
+                      ? &v->single[alnum_index(key->data[1])]
+                      : &v->starts[alnum_index(key->data[1]) * ALNUM + alnum_index(key->data[2])];
+            v->heads[run->at + run->count] = key->head;
+            v->masks[run->at + run->count] = key->mask;
+            v->filed[run->at + run->count++] = i;
+            break;
+        case AFTER: {
+            Known *k = &v->words[befores[i]];
+            v->heads[k->after_at + k->after] = key->head;
+            v->masks[k->after_at + k->after] = key->mask;
+            v->filed[k->after_at + k->after++] = i;
+            break;
+        }
+        }
+        (void)used;
+    }
+    ok = 0;
+done:
+    PyMem_Free(shape);
+    PyMem_Free(lasts);
+    PyMem_Free(befores);
+    return ok;
+}
+
+static PyObject *vocab_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PyObject *words_in, *keys_in = NULL, *words = NULL, *keys = NULL;
+    Vocabulary *v = NULL;
+
+    if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
+        PyErr_SetString(PyExc_TypeError, "Vocabulary() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_UnpackTuple(args, "Vocabulary", 1, 2, &words_in, &keys_in))
+        return NULL;
+    words = str_list(words_in, "words");
+    if (words == NULL)
+        return NULL;
+    keys = keys_in == NULL ? PyList_New(0) : str_list(keys_in, "keys");
+    if (keys == NULL)
+        goto fail;
+    v = (Vocabulary *)type->tp_alloc(type, 0);
+    if (v == NULL || add_words(v, words) < 0 || add_keys(v, keys) < 0)
+        goto fail;
+    Py_DECREF(words);
+    Py_DECREF(keys);
     return (PyObject *)v;
 fail:
-    Py_DECREF(list);
+    Py_XDECREF(words);
+    Py_XDECREF(keys);
     Py_XDECREF(v);
     return NULL;
 }
 
-/* One word of ``fold``: the known word it is, put in ``known`` on its first occurrence. */
-static int vocab_add(Vocabulary *v, const Py_UCS1 *word, Py_ssize_t len, uint64_t h,
-                     uint64_t stamp, PyObject *known) {
+/* Put key ``i`` in ``found`` unless this call already has. */
+static int key_found(Vocabulary *v, Py_ssize_t i, uint64_t stamp, PyObject *found) {
+    Key *key = &v->keys[i];
+    if (key->stamp == stamp)
+        return 0;
+    key->stamp = stamp;
+    return PySet_Add(found, key->key);
+}
+
+/* Whether key ``i`` ends at ``end`` in joined (which begins at ``j0``). */
+static int key_ends_at(Vocabulary *v, Py_ssize_t i, const Py_UCS1 *j0, const Py_UCS1 *end) {
+    Key *key = &v->keys[i];
+    return end - j0 >= key->len && memcmp(end - key->len, key->data, (size_t)key->len) == 0;
+}
+
+/* The word just written to joined: ``word`` (``len`` letters, hashed to ``h``, joined's
+ * space after it already written), after the known word ``prev`` (-1: none or unknown).
+ * Puts it in ``known`` and the keys that end with it in ``found``; returns its index in
+ * ``words`` (-1 if unknown), or -2 on error. */
+static Py_ssize_t vocab_word(Vocabulary *v, const Py_UCS1 *j0, const Py_UCS1 *word,
+                             Py_ssize_t len, uint64_t h, Py_ssize_t prev, uint64_t stamp,
+                             PyObject *known, PyObject *found) {
     uint64_t *slot = vocab_find(v, word, len, hash_done(h));
-    Known *k;
-    if (*slot == 0)
-        return 0;
-    k = &v->words[(*slot & 0xFFFFFFFFULL) - 1];
-    if (k->stamp == stamp)
-        return 0;
-    k->stamp = stamp;
-    return PySet_Add(known, k->word);
+    Py_ssize_t i, at = -1;
+    Known *k = NULL;
+    Run *run;
+    uint64_t head;
+
+    if (*slot != 0) {
+        at = (Py_ssize_t)(*slot & 0xFFFFFFFFULL) - 1;
+        k = &v->words[at];
+        if (k->stamp != stamp) {
+            k->stamp = stamp;
+            if (PySet_Add(known, k->word) < 0)
+                return -2;
+        }
+        if (k->phrase >= 0 && key_found(v, k->phrase, stamp, found) < 0)
+            return -2;
+        if (prev >= 0 && (k->pair & SECOND_OF_PAIR) && (v->words[prev].pair & FIRST_OF_PAIR)) {
+            Pair *p = pair_find(v, pair_of(prev, at));
+            for (i = p->at; i < p->at + p->count; i++)
+                if (key_ends_at(v, v->filed[i], j0, word + len + 1) &&
+                    key_found(v, v->filed[i], stamp, found) < 0)
+                    return -2;
+        }
+    }
+    if (prev >= 0 && v->words[prev].after) { /* prefix keys whose prefix follows ``prev`` */
+        Known *before = &v->words[prev];
+        head = word_head(word, len);
+        for (i = before->after_at; i < before->after_at + before->after; i++) {
+            Key *key;
+            if ((head & v->masks[i]) != v->heads[i])
+                continue;
+            key = &v->keys[v->filed[i]];
+            if (key->stamp != stamp && has_prefix(key, word, len) &&
+                key_ends_at(v, v->filed[i], j0, word + key->prefix) &&
+                key_found(v, v->filed[i], stamp, found) < 0)
+                return -2;
+        }
+    }
+    /* one-word prefix keys: by the word's first letter, then its first two */
+    run = &v->single[alnum_index(word[0])];
+    for (i = run->at; i < run->at + run->count; i++)
+        if (key_found(v, v->filed[i], stamp, found) < 0)
+            return -2;
+    run = len >= 2 ? &v->starts[alnum_index(word[0]) * ALNUM + alnum_index(word[1])] : NULL;
+    if (run != NULL && run->count) {
+        head = word_head(word, len);
+        for (i = run->at; i < run->at + run->count; i++) {
+            Key *key;
+            if ((head & v->masks[i]) != v->heads[i])
+                continue;
+            key = &v->keys[v->filed[i]];
+            if (key->stamp != stamp && has_prefix(key, word, len) &&
+                key_found(v, v->filed[i], stamp, found) < 0)
+                return -2;
+        }
+    }
+    return at;
 }
 
 static PyObject *vocab_fold(Vocabulary *v, PyObject *text) {
-    PyObject *flat = NULL, *joined = NULL, *known = NULL, *res;
-    Py_ssize_t n, i, len = 0;
+    PyObject *flat = NULL, *joined = NULL, *known = NULL, *found = NULL, *res;
+    Py_ssize_t n, i, len = 0, prev = -1;
     const Py_UCS1 *in;
     Py_UCS1 *out, *j, *j0;
     uint64_t stamp, h = HASH_START;
@@ -460,51 +827,58 @@ static PyObject *vocab_fold(Vocabulary *v, PyObject *text) {
     flat = PyUnicode_New(n, 127);
     joined = PyUnicode_New(n + 2, 127); /* the most it can take; cut to size below */
     known = PySet_New(NULL);
-    if (flat == NULL || joined == NULL || known == NULL)
+    found = PySet_New(NULL);
+    if (flat == NULL || joined == NULL || known == NULL || found == NULL)
         goto error;
-    /* 64 bits: the count never wraps around to a stamp still in a slot */
+    /* 64 bits: the count never wraps around to a stamp still in a word or key */
     stamp = ++v->stamp;
     out = PyUnicode_1BYTE_DATA(flat);
     j = j0 = PyUnicode_1BYTE_DATA(joined);
     *j++ = ' ';
     /* One pass: fold each character; copy each word's letters to ``joined`` while
-     * hashing them, and look the word up where it ends. */
-    for (i = 0; i < n; i++) {
-        Py_UCS1 c = FOLD[in[i]];
-        out[i] = c;
+     * hashing them, and look the word up where it ends. The loop runs one step past the
+     * text, as if on a space, to end its last word. */
+    for (i = 0; i <= n; i++) {
+        Py_UCS1 c = i < n ? FOLD[in[i]] : ' ';
+        if (i < n)
+            out[i] = c;
         if (c != ' ') {
             *j++ = c;
             h = HASH_STEP(h, c);
             len++;
         } else if (len) {
             *j++ = ' ';
-            if (vocab_add(v, j - 1 - len, len, h, stamp, known) < 0)
+            prev = vocab_word(v, j0, j - 1 - len, len, h, prev, stamp, known, found);
+            if (prev == -2)
                 goto error;
             len = 0;
             h = HASH_START;
         }
     }
-    if (len) {
-        *j++ = ' ';
-        if (vocab_add(v, j - 1 - len, len, h, stamp, known) < 0)
-            goto error;
-    }
     if (j - j0 == 1) /* no word: two spaces, as fold_ascii makes it */
         *j++ = ' ';
     if (j - j0 < n + 2 && PyUnicode_Resize(&joined, j - j0) < 0)
         goto error;
-    res = PyTuple_New(3);
+    for (i = 0; i < v->nodd; i++) {
+        Key *key = &v->keys[v->odd[i]];
+        Py_ssize_t at = PyUnicode_Find(joined, key->key, 0, PY_SSIZE_T_MAX, 1);
+        if (at == -2 || (at >= 0 && PySet_Add(found, key->key) < 0))
+            goto error;
+    }
+    res = PyTuple_New(4);
     if (res == NULL)
         goto error;
     PyTuple_SET_ITEM(res, 0, flat);
     PyTuple_SET_ITEM(res, 1, joined);
     PyTuple_SET_ITEM(res, 2, known);
+    PyTuple_SET_ITEM(res, 3, found);
     return res;
 
 error:
     Py_XDECREF(flat);
     Py_XDECREF(joined);
     Py_XDECREF(known);
+    Py_XDECREF(found);
     return NULL;
 }
 
@@ -517,8 +891,9 @@ static PySequenceMethods vocab_as_sequence = {
 static PyMethodDef vocab_methods[] = {
     {"fold", (PyCFunction)vocab_fold, METH_O,
      "fold(text, /)\n--\n\n"
-     "For ASCII ``text``: (flat, joined, known), ``flat`` and ``joined`` as fold_ascii "
-     "makes them\nand ``known`` the words of the vocabulary among its words."},
+     "For ASCII ``text``: (flat, joined, known, found), ``flat`` and ``joined`` as "
+     "fold_ascii makes\nthem, ``known`` the vocabulary's words among its words and "
+     "``found`` its keys in ``joined``."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -528,9 +903,9 @@ static PyTypeObject VocabularyType = {
     .tp_basicsize = sizeof(Vocabulary),
     .tp_dealloc = (destructor)vocab_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Vocabulary(words, /)\n--\n\n"
-              "A fixed set of ASCII words (others are left out) that ``fold`` looks the words "
-              "of a text up in.",
+    .tp_doc = "Vocabulary(words, keys=(), /)\n--\n\n"
+              "A rule set's ASCII words and phrase and prefix keys (others are left out), "
+              "that ``fold``\nlooks the words and keys of a text up in.",
     .tp_methods = vocab_methods,
     .tp_as_sequence = &vocab_as_sequence,
     .tp_new = vocab_new,

@@ -14,12 +14,14 @@ def index(folded: list[str], /) -> dict[str, list[int]]:
     they first occur."""
 
 class Vocabulary:
-    """A fixed set of words (its ASCII ones: no ASCII text holds the others), such as every
-    word a rule set looks for."""
+    """A rule set's words and its phrase and prefix keys (``" a b "``, ``" a b"``: see
+    :func:`monitor.checks.sequence_key`); only the ASCII ones, since no ASCII text holds the
+    others."""
 
-    def __init__(self, words: Iterable[str], /) -> None: ...
+    def __init__(self, words: Iterable[str], keys: Iterable[str] = (), /) -> None: ...
     def __len__(self) -> int: ...
-    def fold(self, text: str, /) -> tuple[str, str, set[str]]:
-        """For ASCII ``text`` (ValueError otherwise): ``(flat, joined, known)``, ``flat``
-        and ``joined`` as :func:`fold_ascii` makes them and ``known`` the words of this
-        vocabulary among the text's words (the vocabulary's own str objects)."""
+    def fold(self, text: str, /) -> tuple[str, str, set[str], set[str]]:
+        """For ASCII ``text`` (ValueError otherwise): ``(flat, joined, known, found)``,
+        ``flat`` and ``joined`` as :func:`fold_ascii` makes them, ``known`` the words of this
+        vocabulary among the text's words and ``found`` its keys that are substrings of
+        ``joined`` (the vocabulary's own str objects)."""

@@ -9,9 +9,10 @@ Promises:
   joined folded words. A rule with no such set (only NOT, metadata or regexes) is a
   candidate for every article.
 - :class:`Scanner` finds every phrase and prefix key of the rules in one pass (Hyperscan or
-  Aho-Corasick) over the joined folded text of each field, so a phrase selects its rules only
+  Aho-Corasick) over the joined folded text of a field, so a phrase selects its rules only
   when the whole phrase is there: ``"university hospital"`` is not tried on every article
-  with "university".
+  with "university". (A field that folds to ASCII has its keys found by the fold itself,
+  :class:`monitor._words.Vocabulary`, the same keys a scan finds.)
 - For an AND the rule is filed under the child whose keys look rarest. Rarity starts as a
   guess (long words before short ones, phrases before their words, whole words before stems,
   very common English words last) and is then learnt from the articles seen: the share of
@@ -152,6 +153,10 @@ class Scanner:
         """The keys present in the title, the body and either, given ``Evaluator.joined``."""
         title, body = self._find(joined[0]), self._find(joined[1])
         return title, body, title | body
+
+    def find(self, joined: str) -> set[str]:
+        """The keys present in one field's joined folded words."""
+        return self._find(joined)
 
 
 def _nothing(text: str) -> set[str]:

@@ -7,9 +7,10 @@ Promises:
   points inside the query string for query errors; a query beyond the size limits of
   :mod:`monitor.query` is an error naming its rule). Nothing half-loaded is ever returned.
 - Matching is pure (no I/O) and scales with the rules that could fire, not with all rules:
-  each article field is folded and cut into words once (:mod:`monitor.words`), one
-  Aho-Corasick pass finds the rules' phrases and prefixes, the article's distinct words and
-  those keys pick the candidate rules (:mod:`monitor.prefilter`), and only those run their
+  each article field is folded and cut into words once (:mod:`monitor.words`), finding the
+  rules' words and phrase and prefix keys in it on the way (one C pass for text that folds
+  to ASCII, a Hyperscan or Aho-Corasick scan of the rest), those words and keys pick the
+  candidate rules (:mod:`monitor.prefilter`), and only those run their
   compiled checks (:mod:`monitor.codegen`). Word positions and regexes are computed only
   for the few rules that need them (:mod:`monitor.evaluate`, which also states the NEAR
   distance and the limits on hostile text: each field is cut at 200,000 characters before
@@ -162,9 +163,11 @@ class RuleSet:
         compiler = CodeCompiler()
         self._checks: list[FastCheck] = [compiler.compile(node) for node in self._nodes]
         self._scanner = Scanner(compiler.keys | self._index.keys)
-        # Every folded word a rule looks for: articles are cut into words keeping only
-        # these in their word sets (see Tokens), which answers every presence check alike.
-        self._known = Vocabulary(_words_of(self._nodes))
+        # Every folded word a rule looks for, and every key: ASCII fields are cut into words
+        # keeping only these words in their word sets (see Tokens), which answers every
+        # presence check alike, and the keys are found on the way; the scanner finds them
+        # in other text.
+        self._known = Vocabulary(_words_of(self._nodes), self._scanner.keys)
 
     @classmethod
     def from_files(cls, paths: Sequence[str | Path] | str | Path) -> RuleSet:
@@ -195,7 +198,10 @@ class RuleSet:
         """Every rule that fires on ``article``, in rule-file order."""
         ev = Evaluator(article, self._known)
         words, checks = ev.words, self._checks
-        keys = self._scanner.scan(ev.joined)
+        title, body = (
+            self._scanner.find(t.joined) if t.keys is None else t.keys for t in ev.fields
+        )
+        keys = (title, body, title | body)
         ev.scanned = (self._scanner.keys, keys)
         out = []
         for i in self._index.candidates(words[2], keys[2]):

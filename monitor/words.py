@@ -229,6 +229,7 @@ class Tokens:
     words among its words (``every_word`` holds them all): a rule set asks only whether its
     own words are present, so the answer is the same, while ``folded`` is cut from
     ``joined`` only when some rule fired and wants positions (most articles fire none).
+    ``keys`` is then the rule set's phrase and prefix keys found in ``joined``.
     """
 
     __slots__ = (
@@ -249,6 +250,7 @@ class Tokens:
         "_starts",
         "_vocab",
         "_words",
+        "keys",
         "pattern",
         "text",
     )
@@ -261,6 +263,8 @@ class Tokens:
         self._every: set[str] | None = None  # all words, where ``_words`` holds known ones
         self._known_only = False
         self._joined: str | None = None
+        # The known words' keys in ``joined``, when a Vocabulary folded it (None otherwise).
+        self.keys: set[str] | None = None
         # ASCII text, and text whose few non-ASCII characters each fold to ASCII (replaced
         # throughout, as in _fold_flat), is folded and cut by one C call, which makes its
         # word set and joined words too: the Evaluator reads both of every field.
@@ -296,7 +300,7 @@ class Tokens:
         if known is None:
             flat, self._folded, self._words, self._joined = fold_ascii(text)
         else:
-            flat, self._joined, self._words = known.fold(text)
+            flat, self._joined, self._words, self.keys = known.fold(text)
             self._known_only = True
         return flat
 

@@ -16,23 +16,37 @@ from hypothesis import strategies as st
 from monitor._words import Vocabulary, fold_ascii
 from monitor.article import Article
 from monitor.parse import entry_article, parse_feed
+from monitor.prefilter import ENGINES, Scanner
 from monitor.rules import RuleSet
 from monitor.words import Tokens, fold, split
 from tests.test_words_c import ASCII_TEXT, FAST, MIXED_TEXT
 
 KNOWN = ["a", "word", "x1", "2024", "korea", "s", "longerwordthanmostwords", "mail", "é", "日"]
+# Keys as monitor.checks.sequence_key makes them (phrases, prefixes, both), and odd ones
+# (none of the rule set's shape) that are searched for as substrings.
+KEYS = [
+    " word a ", " a word ", " a a ", " korea s ", " korea s mail ", " s korea ", " x1 2024 ",
+    " a word a word ", " korea ", " wor", " ma", " lon", " longerwordthanmos", " korea ma",
+    " a word wo", " 2024 x", " x", " 20", " mail ", " a a a ", " é ", " 日 本 ", " notaword ",
+    " korea notaword ", " word  a ", "word", " a-b ", " ", "  ", "", " s kor", " s korea",
+]  # fmt: skip
 
 
-def check_fold(known: list[str], text: str) -> None:
-    vocab = Vocabulary(known)
-    flat, joined, found = vocab.fold(text)
+def reference_found(keys: list[str], joined: str) -> set[str]:
+    return {key for key in keys if key.isascii() and key in joined}
+
+
+def check_fold(known: list[str], text: str, keys: list[str] = KEYS) -> None:
+    vocab = Vocabulary(known, keys)
+    flat, joined, words, found = vocab.fold(text)
     want_flat, folded, _, want_joined = fold_ascii(text)
     assert (flat, joined) == (want_flat, want_joined)
     assert flat.isascii() and joined.isascii()
-    assert found == set(folded) & set(known)
+    assert words == set(folded) & set(known)
+    assert found == reference_found(keys, joined), text
     # The vocabulary's own str objects, not copies.
-    mine = {id(w) for w in known}
-    assert {id(w) for w in found} <= mine
+    assert {id(w) for w in words} <= {id(w) for w in known}
+    assert {id(k) for k in found} <= {id(k) for k in keys}
 
 
 @FAST
@@ -41,28 +55,48 @@ def test_fold_as_fold_ascii(text: str) -> None:
     check_fold(KNOWN, text)
 
 
-@settings(FAST, max_examples=300)
+PIECES = ["a", "ab", "b", "ba", "aa", "x" * 9, "x" * 8, "x" * 16, "abc", "abcdefghij"]
+
+
+@settings(FAST, max_examples=500)
 @given(
-    st.lists(st.sampled_from(["a", "ab", "b", "ba", "aa", "x" * 9, "x" * 8, "x" * 16]), max_size=8),
-    ASCII_TEXT,
+    st.lists(st.sampled_from(PIECES), max_size=8),
+    st.lists(
+        st.tuples(st.lists(st.sampled_from(PIECES), min_size=1, max_size=4), st.booleans()),
+        max_size=12,
+    ),
+    st.lists(st.sampled_from([*PIECES, " ", "-", "X" * 12, "AB"]), max_size=40),
 )
-def test_fold_with_words_alike(known: list[str], text: str) -> None:
-    """Words sharing prefixes, or of a machine word's length and its multiples."""
-    check_fold(known, text + " " + " ".join(w.upper() for w in known[::2]))
+def test_fold_finds_keys_as_substrings(
+    known: list[str], shapes: list[tuple[list[str], bool]], parts: list[str]
+) -> None:
+    """Words sharing prefixes, or of a machine word's length and its multiples; keys of one
+    to four such words, phrases or prefixes (a prefix may be longer than 8 letters, or than
+    the word it meets), over texts made of the same pieces."""
+    keys = [" " + " ".join(ws) + ("" if prefix else " ") for ws, prefix in shapes]
+    text = " ".join(parts)
+    check_fold(known + [w for ws, _ in shapes for w in ws[:-1]], text, keys)
+    check_fold(PIECES, text, keys)
 
 
 def test_fold_cases() -> None:
-    vocab = Vocabulary(["korea", "south", "korea"])
+    vocab = Vocabulary(["korea", "south", "korea"], [" south korea ", " kor", " south ko"])
     assert len(vocab) == 2
-    assert vocab.fold("") == ("", "  ", set())
-    assert vocab.fold(" .- ") == ("    ", "  ", set())
+    assert vocab.fold("") == ("", "  ", set(), set())
+    assert vocab.fold(" .- ") == ("    ", "  ", set(), set())
     assert vocab.fold("South KOREA, the south-korea") == (
         "south korea  the south korea",
         " south korea the south korea ",
         {"south", "korea"},
+        {" south korea ", " kor", " south ko"},
     )
-    assert vocab.fold("korea") == ("korea", " korea ", {"korea"})
-    assert vocab.fold("koreas skorea kore") == ("koreas skorea kore", " koreas skorea kore ", set())
+    assert vocab.fold("korea") == ("korea", " korea ", {"korea"}, {" kor"})
+    assert vocab.fold("koreas skorea kore") == (
+        "koreas skorea kore",
+        " koreas skorea kore ",
+        set(),
+        {" kor"},
+    )
 
 
 def test_fold_many_words() -> None:
@@ -70,13 +104,18 @@ def test_fold_many_words() -> None:
     known = [f"w{i}x" for i in range(0, 300_000, 3)]
     vocab = Vocabulary(known)
     text = " ".join(f"W{i}X" for i in range(100_000))
-    assert vocab.fold(text)[2] == {f"w{i}x" for i in range(0, 100_000, 3)}
+    keys = [f" w{i}x w{i + 3}x " for i in range(0, 300_000, 3)]
+    vocab = Vocabulary(known, keys)
+    words, found = vocab.fold(text)[2:]
+    assert words == {f"w{i}x" for i in range(0, 100_000, 3)}
+    assert found == set()  # no two known words in a row
+    assert vocab.fold("W3X w6x W9x")[3] == {" w3x w6x ", " w6x w9x "}
 
 
 def test_non_ascii_words_are_left_out() -> None:
-    vocab = Vocabulary(["café", "cafe", "日本"])
+    vocab = Vocabulary(["café", "cafe", "日本"], [" café ", " 日 本 ", " cafe cafe "])
     assert len(vocab) == 1
-    assert vocab.fold("Cafe CAFE")[2] == {"cafe"}
+    assert vocab.fold("Cafe CAFE")[2:] == ({"cafe"}, {" cafe cafe "})
 
 
 def test_bad_arguments() -> None:
@@ -91,6 +130,10 @@ def test_bad_arguments() -> None:
         Vocabulary(5)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         Vocabulary(words=["a"])  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Vocabulary(["a"], [Sub(" a ")])
+    with pytest.raises(TypeError):
+        Vocabulary(["a"], 5)  # type: ignore[arg-type]
     vocab = Vocabulary(["a"])
     with pytest.raises(ValueError, match="ASCII"):
         vocab.fold("café")
@@ -164,6 +207,13 @@ def test_rule_set_fires_as_without_known_words(corpus: Path, tmp_path: Path) -> 
     write_rules(Words(texts, feed_texts(corpus)), 5_000, tmp_path, seed=7)
     rs = RuleSet.from_files([tmp_path])
     articles = [Article(title=t, text=text, url=url) for t, text, url in texts]
+    for engine in ENGINES:  # the keys each field's fold found are those a scan finds
+        scanner = Scanner(rs._scanner.keys, engine)
+        for a in articles:
+            for text in (a.title, a.text):
+                if text.isascii():
+                    _, joined, _, found = rs._known.fold(text)
+                    assert found == scanner.find(joined), (engine, text[:200])
     with_known = [[(m.rule_id, m.spans) for m in rs.match(a)] for a in articles]
     rs._known = None  # type: ignore[assignment] # Evaluators made without known words
     plain = [[(m.rule_id, m.spans) for m in rs.match(a)] for a in articles]
