@@ -289,16 +289,17 @@ fail:
  * prefix key). So each key is filed where that can first be seen: a one-word phrase under its
  * word, a longer phrase under its last two words (found by a look-up of each pair of known
  * words in a row, then compared whole when it is longer), a prefix key of one word under its
- * first two letters (each word's first letters are looked up), and a longer one under the
- * word before the prefix. A key that is ASCII but not of this shape (none that
+ * first three letters (or fewer, if its prefix is shorter; each word's first letters are
+ * looked up, and the first 8 compared as one integer), and a longer one under the word
+ * before the prefix. A key that is ASCII but not of this shape (none that
  * sequence_key makes) is searched for in joined. Each key is compared at most once for each
  * word of the text and each key filed with it, so the cost is linear in the text for a
  * given rule set (whose keys are trusted config).
  *
  * The words are kept in an open-addressing table at most half full, keyed by a hash of
- * their bytes. Only the look-ups come from the text, and the table's content is fixed, so
+ * their letters. Only the look-ups come from the text, and the table's content is fixed, so
  * however the text is crafted a look-up costs at most the longest run of taken slots; the
- * same holds for the table of word pairs. */
+ * same holds for the tables of word pairs and of first letters. */
 
 /* A known word: its str and that str's characters; the fold call that last put it in its
  * ``known`` set; the keys filed under it: its one-word phrase, whether it begins or ends a
@@ -307,13 +308,14 @@ fail:
 #define FIRST_OF_PAIR 1
 #define SECOND_OF_PAIR 2
 typedef struct {
-    PyObject *word;
-    const Py_UCS1 *data;
-    Py_ssize_t len;
+    /* read for every occurrence: the word's first 8 letters (see word_key), its length */
+    uint64_t head;
     uint64_t stamp;
-    Py_ssize_t phrase; /* index in ``keys``, or -1 */
-    Py_ssize_t after_at, after;
-    int pair;
+    int32_t len, pair;
+    int32_t phrase; /* index in ``keys``, or -1 */
+    int32_t after_at, after;
+    const Py_UCS1 *data;
+    PyObject *word;
 } Known;
 
 /* A key: its str and characters, the length of its prefix (0 for a phrase), and the fold
@@ -323,7 +325,7 @@ typedef struct {
     const Py_UCS1 *data;
     Py_ssize_t len, prefix;
     uint64_t stamp;
-    uint64_t head, mask; /* a prefix's first 8 letters as ``word_head`` reads them */
+    uint64_t head, mask; /* a prefix's first 8 letters as ``word_key`` reads them */
 } Key;
 
 /* A pair of known words in a row with phrases filed under it: ``count`` of them from
@@ -333,10 +335,18 @@ typedef struct {
     Py_ssize_t at, count;
 } Pair;
 
-/* A run of ``Vocabulary.filed``: the prefix keys of one word filed under one letter pair. */
+/* A run of ``Vocabulary.filed``: the prefix keys filed under one word or first letters. */
 typedef struct {
     Py_ssize_t at, count;
 } Run;
+
+/* The prefix keys of one word whose prefix begins with three letters: ``letters`` is those
+ * letters as the low bytes of word_key's head, with bit 24 set (0: an empty slot). */
+typedef struct {
+    uint32_t letters;
+    Run run;
+} Tri;
+
 
 #define ALNUM 36 /* what folding leaves in words: 0-9 and a-z */
 
@@ -353,8 +363,13 @@ typedef struct {
     Py_ssize_t nkeys;
     Pair *pairs; /* open addressing, at most half full */
     size_t pair_mask;
-    Run starts[ALNUM * ALNUM]; /* one-word prefix keys by their first two letters */
-    Run single[ALNUM];         /* ... and those of one letter */
+    /* One-word prefix keys: those of 3 letters or more by their first three (``tri``,
+     * open addressing, at most half full), of two by both, of one by it. */
+    Tri *tri;
+    size_t tri_mask;
+    Run starts[ALNUM * ALNUM];
+    uint64_t started[(ALNUM * ALNUM + 63) / 64]; /* which of ``starts`` hold any */
+    Run single[ALNUM];
     Py_ssize_t *filed;         /* key indices, in runs */
     uint64_t *heads, *masks;   /* of prefix keys, beside ``filed``: one cache line holds a
                                 * run's, where the keys lie apart */
@@ -363,8 +378,10 @@ typedef struct {
     uint64_t stamp;
 } Vocabulary;
 
-/* The hash of a word: FNV-1a over its bytes as they are folded, then mixed so that the low
- * bits, which pick the slot, depend on every byte. */
+/* A word's key: its first 8 letters in one integer (``head``, zeros past its end: no
+ * letter is a zero, so with the length it tells words of up to 8 letters apart), and a hash
+ * of it and of the letters past the 8th (FNV-1a), mixed so that the low bits, which pick the
+ * slot, depend on every letter. fold works both out letter by letter as it copies them. */
 #define HASH_START 0xCBF29CE484222325ULL
 #define HASH_STEP(h, c) (((h) ^ (c)) * 0x100000001B3ULL)
 
@@ -375,22 +392,34 @@ static uint64_t hash_done(uint64_t h) {
     return h;
 }
 
-static uint64_t word_hash(const Py_UCS1 *p, Py_ssize_t len) {
-    uint64_t h = HASH_START;
-    Py_ssize_t i;
-    for (i = 0; i < len; i++)
-        h = HASH_STEP(h, p[i]);
-    return hash_done(h);
+static uint64_t key_hash(uint64_t head, uint64_t tail, Py_ssize_t len) {
+    return hash_done(((head ^ ((uint64_t)len << 58)) * 0x9E3779B97F4A7C15ULL) ^ tail);
 }
 
-/* The slot of the word p[:len] with this hash, or of the empty slot where it would go. */
-static uint64_t *vocab_find(Vocabulary *v, const Py_UCS1 *p, Py_ssize_t len, uint64_t hash) {
+static uint64_t word_key(const Py_UCS1 *p, Py_ssize_t len, uint64_t *head) {
+    uint64_t tail = HASH_START;
+    Py_ssize_t i;
+    *head = 0;
+    for (i = 0; i < len; i++) {
+        if (i < 8)
+            *head |= (uint64_t)p[i] << (8 * i);
+        else
+            tail = HASH_STEP(tail, p[i]);
+    }
+    return key_hash(*head, tail, len);
+}
+
+/* The slot of the word p[:len] with this head and hash, or of the empty slot where it would
+ * go. */
+static uint64_t *vocab_find(Vocabulary *v, const Py_UCS1 *p, Py_ssize_t len, uint64_t head,
+                            uint64_t hash) {
     size_t i = (size_t)hash & v->mask;
     uint64_t tag = hash >> 32 << 32, *slot;
     for (slot = &v->slots[i]; *slot != 0; slot = &v->slots[i]) {
         if ((*slot & 0xFFFFFFFF00000000ULL) == tag) {
             Known *k = &v->words[(*slot & 0xFFFFFFFFULL) - 1];
-            if (k->len == len && memcmp(k->data, p, (size_t)len) == 0)
+            if (k->head == head && k->len == len &&
+                (len <= 8 || memcmp(k->data + 8, p + 8, (size_t)(len - 8)) == 0))
                 return slot;
         }
         i = (i + 1) & v->mask;
@@ -398,9 +427,17 @@ static uint64_t *vocab_find(Vocabulary *v, const Py_UCS1 *p, Py_ssize_t len, uin
     return slot;
 }
 
+static Tri *tri_find(Tri *tri, size_t mask, uint32_t letters) {
+    size_t i = (size_t)hash_done(letters) & mask;
+    while (tri[i].letters != 0 && tri[i].letters != letters)
+        i = (i + 1) & mask;
+    return &tri[i];
+}
+
 /* The index in ``words`` of the word p[:len], or -1. */
 static Py_ssize_t vocab_index(Vocabulary *v, const Py_UCS1 *p, Py_ssize_t len) {
-    uint64_t slot = *vocab_find(v, p, len, word_hash(p, len));
+    uint64_t head, hash = word_key(p, len, &head);
+    uint64_t slot = *vocab_find(v, p, len, head, hash);
     return slot ? (Py_ssize_t)(slot & 0xFFFFFFFFULL) - 1 : -1;
 }
 
@@ -417,18 +454,8 @@ static Pair *pair_find(Vocabulary *v, uint64_t pair) {
 
 static int alnum_index(Py_UCS1 c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
 
-/* The first 8 letters of p[:len] in one integer (zeros past the end), so a prefix of up to
- * 8 letters is compared with one mask and compare. */
-static uint64_t word_head(const Py_UCS1 *p, Py_ssize_t len) {
-    uint64_t head = 0;
-    Py_ssize_t i;
-    for (i = 0; i < len && i < 8; i++)
-        head |= (uint64_t)p[i] << (8 * i);
-    return head;
-}
-
 /* Whether the word w[:len] begins with the prefix of ``key`` (whose first letters, as
- * ``word_head`` reads them, the caller found at the word's start). */
+ * ``word_key`` reads them, the caller found at the word's start). */
 static int has_prefix(const Key *key, const Py_UCS1 *w, Py_ssize_t len) {
     const Py_UCS1 *prefix = key->data + key->len - key->prefix;
     return key->prefix <= len &&
@@ -447,6 +474,7 @@ static void vocab_dealloc(Vocabulary *v) {
     PyMem_Free(v->words);
     PyMem_Free(v->keys);
     PyMem_Free(v->pairs);
+    PyMem_Free(v->tri);
     PyMem_Free(v->filed);
     PyMem_Free(v->heads);
     PyMem_Free(v->masks);
@@ -499,21 +527,24 @@ static int add_words(Vocabulary *v, PyObject *list) {
         PyObject *word = PyList_GET_ITEM(list, i);
         const Py_UCS1 *data;
         Py_ssize_t len;
-        uint64_t hash, *slot;
+        uint64_t hash, head, *slot;
         Known *k;
         if (!PyUnicode_IS_ASCII(word))
             continue;
         data = PyUnicode_1BYTE_DATA(word);
         len = PyUnicode_GET_LENGTH(word);
-        hash = word_hash(data, len);
-        slot = vocab_find(v, data, len, hash);
+        if (len > 0x7FFFFFFF)
+            continue; /* no article field is that long */
+        hash = word_key(data, len, &head);
+        slot = vocab_find(v, data, len, head, hash);
         if (*slot != 0)
             continue;
         k = &v->words[v->size];
         Py_INCREF(word);
         k->word = word;
         k->data = data;
-        k->len = len;
+        k->head = head;
+        k->len = (int32_t)len;
         k->phrase = -1;
         *slot = (hash >> 32 << 32) | (uint64_t)(v->size + 1);
         v->size++;
@@ -545,7 +576,7 @@ static int key_shape(Vocabulary *v, Key *key, Py_ssize_t *last, Py_ssize_t *befo
             return ODD; /* two spaces in a row */
         if (i == n) { /* no space after it: the prefix */
             key->prefix = i - at;
-            key->head = word_head(p + at, key->prefix);
+            word_key(p + at, key->prefix, &key->head);
             key->mask = key->prefix >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * key->prefix)) - 1;
             return words == 0 ? START : (*before = *last, AFTER);
         }
@@ -560,7 +591,7 @@ static int key_shape(Vocabulary *v, Key *key, Py_ssize_t *last, Py_ssize_t *befo
 
 /* File every key, in two passes: count what goes where, then place (``filed`` in runs). */
 static int add_keys(Vocabulary *v, PyObject *list) {
-    Py_ssize_t i, n = PyList_GET_SIZE(list), used = 0, pairs = 0, next = 0;
+    Py_ssize_t i, n = PyList_GET_SIZE(list), used = 0, pairs = 0, tris = 0, next = 0;
     Py_ssize_t *shape = NULL, *lasts = NULL, *befores = NULL;
     size_t size = 16;
     int ok = -1;
@@ -600,7 +631,7 @@ static int add_keys(Vocabulary *v, PyObject *list) {
             v->odd[v->nodd++] = j;
             break;
         case PHRASE1:
-            v->words[lasts[j]].phrase = j;
+            v->words[lasts[j]].phrase = (int32_t)j;
             break;
         case PAIR:
             pairs++;
@@ -608,8 +639,12 @@ static int add_keys(Vocabulary *v, PyObject *list) {
         case START:
             if (key->prefix == 1)
                 v->single[alnum_index(key->data[1])].count++;
-            else
-                v->starts[alnum_index(key->data[1]) * ALNUM + alnum_index(key->data[2])].count++;
+            else if (key->prefix == 2) {
+                int at = alnum_index(key->data[1]) * ALNUM + alnum_index(key->data[2]);
+                v->starts[at].count++;
+                v->started[at / 64] |= (uint64_t)1 << (at % 64);
+            } else
+                tris++;
             break;
         case AFTER:
             v->words[befores[j]].after++;
@@ -628,10 +663,33 @@ static int add_keys(Vocabulary *v, PyObject *list) {
         v->single[i].count = 0;
     }
     for (i = 0; i < v->size; i++) {
-        v->words[i].after_at = next;
+        v->words[i].after_at = (int32_t)next;
         next += v->words[i].after;
         v->words[i].after = 0;
     }
+    size = 16;
+    while (size < (size_t)tris * 2)
+        size <<= 1;
+    v->tri = PyMem_Calloc(size, sizeof(Tri));
+    if (v->tri == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    v->tri_mask = size - 1;
+    for (i = 0; i < v->nkeys; i++) { /* count each one's keys */
+        Tri *t;
+        if (shape[i] != START || v->keys[i].prefix < 3)
+            continue;
+        t = tri_find(v->tri, v->tri_mask, (uint32_t)(v->keys[i].head & 0xFFFFFF) | (1u << 24));
+        t->letters = (uint32_t)(v->keys[i].head & 0xFFFFFF) | (1u << 24);
+        t->run.count++;
+    }
+    for (i = 0; i <= (Py_ssize_t)v->tri_mask; i++) {
+        v->tri[i].run.at = next;
+        next += v->tri[i].run.count;
+        v->tri[i].run.count = 0;
+    }
+    size = 16;
     while (size < (size_t)pairs * 2)
         size <<= 1;
     v->pairs = PyMem_Calloc(size, sizeof(Pair));
@@ -667,9 +725,13 @@ static int add_keys(Vocabulary *v, PyObject *list) {
             break;
         }
         case START:
-            run = key->prefix == 1
-                      ? &v->single[alnum_index(key->data[1])]
-                      : &v->starts[alnum_index(key->data[1]) * ALNUM + alnum_index(key->data[2])];
+            if (key->prefix >= 3)
+                run = &tri_find(v->tri, v->tri_mask, (uint32_t)(key->head & 0xFFFFFF) | (1u << 24))
+                           ->run;
+            else if (key->prefix == 2)
+                run = &v->starts[alnum_index(key->data[1]) * ALNUM + alnum_index(key->data[2])];
+            else
+                run = &v->single[alnum_index(key->data[1])];
             v->heads[run->at + run->count] = key->head;
             v->masks[run->at + run->count] = key->mask;
             v->filed[run->at + run->count++] = i;
@@ -736,18 +798,18 @@ static int key_ends_at(Vocabulary *v, Py_ssize_t i, const Py_UCS1 *j0, const Py_
     return end - j0 >= key->len && memcmp(end - key->len, key->data, (size_t)key->len) == 0;
 }
 
-/* The word just written to joined: ``word`` (``len`` letters, hashed to ``h``, joined's
- * space after it already written), after the known word ``prev`` (-1: none or unknown).
- * Puts it in ``known`` and the keys that end with it in ``found``; returns its index in
- * ``words`` (-1 if unknown), or -2 on error. */
+/* The word just written to joined: ``word`` (``len`` letters, with ``head`` and ``tail`` as
+ * word_key makes them, joined's space after it already written), after the known word
+ * ``prev`` (-1: none or unknown). Puts it in ``known`` and the keys that end with it in
+ * ``found``; returns its index in ``words`` (-1 if unknown), or -2 on error. */
 static Py_ssize_t vocab_word(Vocabulary *v, const Py_UCS1 *j0, const Py_UCS1 *word,
-                             Py_ssize_t len, uint64_t h, Py_ssize_t prev, uint64_t stamp,
-                             PyObject *known, PyObject *found) {
-    uint64_t *slot = vocab_find(v, word, len, hash_done(h));
+                             Py_ssize_t len, uint64_t head, uint64_t tail, Py_ssize_t prev,
+                             uint64_t stamp, PyObject *known, PyObject *found) {
+    uint64_t *slot = vocab_find(v, word, len, head, key_hash(head, tail, len));
     Py_ssize_t i, at = -1;
     Known *k = NULL;
     Run *run;
-    uint64_t head;
+    int start;
 
     if (*slot != 0) {
         at = (Py_ssize_t)(*slot & 0xFFFFFFFFULL) - 1;
@@ -769,7 +831,6 @@ static Py_ssize_t vocab_word(Vocabulary *v, const Py_UCS1 *j0, const Py_UCS1 *wo
     }
     if (prev >= 0 && v->words[prev].after) { /* prefix keys whose prefix follows ``prev`` */
         Known *before = &v->words[prev];
-        head = word_head(word, len);
         for (i = before->after_at; i < before->after_at + before->after; i++) {
             Key *key;
             if ((head & v->masks[i]) != v->heads[i])
@@ -781,23 +842,31 @@ static Py_ssize_t vocab_word(Vocabulary *v, const Py_UCS1 *j0, const Py_UCS1 *wo
                 return -2;
         }
     }
-    /* one-word prefix keys: by the word's first letter, then its first two */
+    /* one-word prefix keys: by the word's first letter, its first two, its first three */
     run = &v->single[alnum_index(word[0])];
     for (i = run->at; i < run->at + run->count; i++)
         if (key_found(v, v->filed[i], stamp, found) < 0)
             return -2;
-    run = len >= 2 ? &v->starts[alnum_index(word[0]) * ALNUM + alnum_index(word[1])] : NULL;
-    if (run != NULL && run->count) {
-        head = word_head(word, len);
-        for (i = run->at; i < run->at + run->count; i++) {
-            Key *key;
-            if ((head & v->masks[i]) != v->heads[i])
-                continue;
-            key = &v->keys[v->filed[i]];
-            if (key->stamp != stamp && has_prefix(key, word, len) &&
-                key_found(v, v->filed[i], stamp, found) < 0)
+    if (len < 2)
+        return at;
+    start = alnum_index(word[0]) * ALNUM + alnum_index(word[1]);
+    if (v->started[start / 64] >> (start % 64) & 1) {
+        run = &v->starts[start];
+        for (i = run->at; i < run->at + run->count; i++)
+            if (key_found(v, v->filed[i], stamp, found) < 0)
                 return -2;
-        }
+    }
+    if (len < 3)
+        return at;
+    run = &tri_find(v->tri, v->tri_mask, (uint32_t)(head & 0xFFFFFF) | (1u << 24))->run;
+    for (i = run->at; i < run->at + run->count; i++) {
+        Key *key;
+        if ((head & v->masks[i]) != v->heads[i])
+            continue;
+        key = &v->keys[v->filed[i]];
+        if (key->stamp != stamp && has_prefix(key, word, len) &&
+            key_found(v, v->filed[i], stamp, found) < 0)
+            return -2;
     }
     return at;
 }
@@ -807,7 +876,7 @@ static PyObject *vocab_fold(Vocabulary *v, PyObject *text) {
     Py_ssize_t n, i, len = 0, prev = -1;
     const Py_UCS1 *in;
     Py_UCS1 *out, *j, *j0;
-    uint64_t stamp, h = HASH_START;
+    uint64_t stamp, head = 0, tail = HASH_START;
 
     if (!PyUnicode_Check(text)) {
         PyErr_Format(PyExc_TypeError, "fold() argument must be str, not %.80s",
@@ -844,15 +913,19 @@ static PyObject *vocab_fold(Vocabulary *v, PyObject *text) {
             out[i] = c;
         if (c != ' ') {
             *j++ = c;
-            h = HASH_STEP(h, c);
+            if (len < 8)
+                head |= (uint64_t)c << (8 * len);
+            else
+                tail = HASH_STEP(tail, c);
             len++;
         } else if (len) {
             *j++ = ' ';
-            prev = vocab_word(v, j0, j - 1 - len, len, h, prev, stamp, known, found);
+            prev = vocab_word(v, j0, j - 1 - len, len, head, tail, prev, stamp, known, found);
             if (prev == -2)
                 goto error;
             len = 0;
-            h = HASH_START;
+            head = 0;
+            tail = HASH_START;
         }
     }
     if (j - j0 == 1) /* no word: two spaces, as fold_ascii makes it */
