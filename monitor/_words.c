@@ -593,8 +593,12 @@ static int key_shape(Vocabulary *v, Key *key, Py_ssize_t *last, Py_ssize_t *befo
 static int add_keys(Vocabulary *v, PyObject *list) {
     Py_ssize_t i, n = PyList_GET_SIZE(list), used = 0, pairs = 0, tris = 0, next = 0;
     Py_ssize_t *shape = NULL, *lasts = NULL, *befores = NULL;
+    PyObject *taken = PySet_New(NULL);
     size_t size = 16;
     int ok = -1;
+
+    if (taken == NULL)
+        return -1;
 
     v->keys = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Key));
     v->odd = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_ssize_t));
@@ -613,15 +617,16 @@ static int add_keys(Vocabulary *v, PyObject *list) {
         PyObject *s = PyList_GET_ITEM(list, i);
         Key *key = &v->keys[v->nkeys];
         Py_ssize_t j;
+        int seen;
         if (!PyUnicode_IS_ASCII(s))
+            continue;
+        seen = PySet_Contains(taken, s); /* each key once */
+        if (seen < 0 || (!seen && PySet_Add(taken, s) < 0))
+            goto done;
+        if (seen)
             continue;
         key->data = PyUnicode_1BYTE_DATA(s);
         key->len = PyUnicode_GET_LENGTH(s);
-        for (j = 0; j < v->nkeys; j++) /* once each: keys are few, and a set holds them */
-            if (v->keys[j].len == key->len && !memcmp(v->keys[j].data, key->data, (size_t)key->len))
-                break;
-        if (j < v->nkeys)
-            continue;
         key->key = s;
         Py_INCREF(s);
         j = v->nkeys++;
@@ -748,6 +753,7 @@ static int add_keys(Vocabulary *v, PyObject *list) {
     }
     ok = 0;
 done:
+    Py_DECREF(taken);
     PyMem_Free(shape);
     PyMem_Free(lasts);
     PyMem_Free(befores);
