@@ -24,6 +24,12 @@
  * are treated. The work is linear in the input (one forward pass; a reference looks at most
  * 33 characters ahead) and the output is never longer than the input, so a hostile entry
  * costs one pass and one buffer of its length; there is no nesting limit and no tree.
+ *
+ * The input is read as Python stores it (1, 2 or 4 bytes a character): every function of
+ * the pass takes that width as a constant and is inlined into one copy of the pass per
+ * width. The output starts at the input's width and is widened once if a reference (the
+ * only thing that can) writes a character that does not fit. Widening the input to 4 bytes
+ * and narrowing the output back took a sixth of the time.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -35,15 +41,27 @@
 static PyObject *entities;   /* html.entities.html5 */
 static Py_ssize_t legacy_max; /* longest name without ";" in it */
 
+#if defined(__GNUC__) || defined(__clang__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
+
 typedef struct {
-    const Py_UCS4 *s; /* the input, widened: one plain load per character */
+    const void *s; /* the input, ``kind`` bytes a character (the passes' argument) */
     Py_ssize_t len;
-    Py_UCS4 *out;
+    void *out;      /* cap characters of out_kind bytes */
+    int out_kind;   /* 1, 2 or 4: at least the input's; widened as a reference needs */
+    int failed;     /* no memory to widen the output */
     Py_ssize_t n;
     Py_ssize_t cap;
 } Reader;
 
-static inline Py_UCS4 at(const Reader *r, Py_ssize_t i) { return r->s[i]; }
+INLINE Py_UCS4 at(const Reader *r, int kind, Py_ssize_t i) {
+    return kind == 1   ? ((const Py_UCS1 *)r->s)[i]
+           : kind == 2 ? ((const Py_UCS2 *)r->s)[i]
+                       : ((const Py_UCS4 *)r->s)[i];
+}
 
 static inline int is_space(Py_UCS4 c) { /* HTML5 whitespace */
     return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
@@ -51,7 +69,26 @@ static inline int is_space(Py_UCS4 c) { /* HTML5 whitespace */
 
 static inline int is_alpha(Py_UCS4 c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 
-static inline void put(Reader *r, Py_UCS4 c) {
+/* The output made ``kind`` bytes a character wide (its characters moved to a new buffer);
+ * -1, with r->failed set and the output as it was, when there is no memory for that. */
+static int widen(Reader *r, int kind) {
+    void *out = PyMem_Malloc((size_t)kind * (size_t)(r->cap + 1));
+    Py_ssize_t k;
+    if (out == NULL) {
+        r->failed = 1;
+        return -1;
+    }
+    for (k = 0; k < r->n; k++) {
+        Py_UCS4 c = PyUnicode_READ(r->out_kind, r->out, k);
+        PyUnicode_WRITE(kind, out, k, c);
+    }
+    PyMem_Free(r->out);
+    r->out = out;
+    r->out_kind = kind;
+    return 0;
+}
+
+INLINE void put(Reader *r, Py_UCS4 c) {
     if (c < 0x20) {
         if (c != '\t' && c != '\n' && c != '\r')
             c = ' ';
@@ -63,8 +100,52 @@ static inline void put(Reader *r, Py_UCS4 c) {
         else if (c >= 0xD800 && c <= 0xDFFF)
             c = 0xFFFD;
     }
-    if (r->n < r->cap) /* always: nothing writes more than it reads (see text()) */
-        r->out[r->n++] = c;
+    if (r->n >= r->cap) /* never: nothing writes more than it reads (see text()) */
+        return;
+    if ((r->out_kind == 1 && c > 0xFF) || (r->out_kind == 2 && c > 0xFFFF)) {
+        if (widen(r, c > 0xFFFF ? 4 : 2) < 0)
+            return;
+    }
+    PyUnicode_WRITE(r->out_kind, r->out, r->n, c);
+    r->n++;
+}
+
+/* Whether put() writes ``c`` as it is and it is neither "<" nor "&": text to copy. Below
+ * U+0100 by a table (filled at import), a load per character of the run loop. */
+static unsigned char plain_byte[256];
+
+static int plain_slow(Py_UCS4 c) {
+    if (c < 0x80)
+        return c >= 0x20 ? c != '<' && c != '&' : c == '\n' || c == '\t' || c == '\r';
+    return c != 0x85 && c != 0x2028 && c != 0x2029 && (c < 0xD800 || c > 0xDFFF) &&
+           c != 0xFFFE && c != 0xFFFF;
+}
+
+INLINE int plain(Py_UCS4 c) {
+    if (c < 0x100)
+        return plain_byte[c];
+    return c != 0x2028 && c != 0x2029 && (c < 0xD800 || c > 0xDFFF) && c != 0xFFFE &&
+           c != 0xFFFF;
+}
+
+/* Input characters [start, end), all plain(), written out as they are. */
+INLINE void put_run(Reader *r, int kind, Py_ssize_t start, Py_ssize_t end) {
+    Py_ssize_t k, count = end - start;
+    if (count > r->cap - r->n) /* never, as in put() */
+        return;
+    if (kind == r->out_kind) {
+        memcpy((char *)r->out + r->n * kind, (const char *)r->s + start * kind,
+               (size_t)(count * kind));
+    } else if (r->out_kind == 2) { /* and kind 1: a reference widened the output */
+        Py_UCS2 *out = (Py_UCS2 *)r->out + r->n;
+        for (k = 0; k < count; k++)
+            out[k] = (Py_UCS2)at(r, kind, start + k);
+    } else {
+        Py_UCS4 *out = (Py_UCS4 *)r->out + r->n;
+        for (k = 0; k < count; k++)
+            out[k] = at(r, kind, start + k);
+    }
+    r->n += count;
 }
 
 /* --- character references ------------------------------------------------------------ */
@@ -89,17 +170,17 @@ static Py_UCS4 numeric_char(Py_UCS4 n) {
     return n;
 }
 
-/* A numeric reference at i ("&#..."): its end, or 0 when there is none. */
-static Py_ssize_t numeric_ref(Reader *r, Py_ssize_t i) {
+/* A numeric reference at i ("&#...") that ends by ``end``: its end, or 0 when there is none. */
+INLINE Py_ssize_t numeric_ref(Reader *r, int kind, Py_ssize_t i, Py_ssize_t end) {
     Py_ssize_t j = i + 2;
-    int hex = j < r->len && (at(r, j) | 0x20) == 'x';
+    int hex = j < end && (at(r, kind, j) | 0x20) == 'x';
     Py_UCS4 n = 0;
     Py_ssize_t start;
     if (hex)
         j++;
     start = j;
-    for (; j < r->len; j++) {
-        Py_UCS4 c = at(r, j), d;
+    for (; j < end; j++) {
+        Py_UCS4 c = at(r, kind, j), d;
         if (c >= '0' && c <= '9')
             d = c - '0';
         else if (hex && (c | 0x20) >= 'a' && (c | 0x20) <= 'f')
@@ -111,7 +192,7 @@ static Py_ssize_t numeric_ref(Reader *r, Py_ssize_t i) {
     }
     if (j == start)
         return 0;
-    if (j < r->len && at(r, j) == ';')
+    if (j < end && at(r, kind, j) == ';')
         j++;
     Py_UCS4 c = numeric_char(n);
     if (c != (Py_UCS4)-1)
@@ -119,20 +200,14 @@ static Py_ssize_t numeric_ref(Reader *r, Py_ssize_t i) {
     return j;
 }
 
-static int write_value(Reader *r, PyObject *value) {
-    Py_ssize_t k, len = PyUnicode_GET_LENGTH(value);
-    for (k = 0; k < len; k++)
-        put(r, PyUnicode_READ_CHAR(value, k));
-    return 0;
-}
-
-/* A named reference at i ("&name"): its end, 0 when there is none, -1 on error. */
-static Py_ssize_t named_ref(Reader *r, Py_ssize_t i) {
+/* A named reference at i ("&name") that ends by ``end``: its end, 0 when there is none, -1
+ * on error. */
+INLINE Py_ssize_t named_ref(Reader *r, int kind, Py_ssize_t i, Py_ssize_t end) {
     Py_ssize_t j = i + 1, x, longest;
     PyObject *full, *value;
     Py_UCS4 maxc = 0;
-    while (j < r->len && j - i - 1 < REF_MAX_CHARS) {
-        Py_UCS4 c = at(r, j);
+    while (j < end && j - i - 1 < REF_MAX_CHARS) {
+        Py_UCS4 c = at(r, kind, j);
         if (c == '\t' || c == '\n' || c == '\f' || c == ' ' || c == '<' || c == '&' ||
             c == '#' || c == ';')
             break;
@@ -142,14 +217,14 @@ static Py_ssize_t named_ref(Reader *r, Py_ssize_t i) {
     }
     if (j == i + 1)
         return 0;
-    if (j < r->len && at(r, j) == ';')
+    if (j < end && at(r, kind, j) == ';')
         j++;
     longest = j - i - 1;
     full = PyUnicode_New(longest, maxc > ';' ? maxc : ';');
     if (full == NULL)
         return -1;
     for (x = 0; x < longest; x++)
-        PyUnicode_WRITE(PyUnicode_KIND(full), PyUnicode_DATA(full), x, at(r, i + 1 + x));
+        PyUnicode_WRITE(PyUnicode_KIND(full), PyUnicode_DATA(full), x, at(r, kind, i + 1 + x));
     /* The whole name (with its ";"), else its longest prefix that is a name without one. */
     for (x = longest; x >= 2; x = (x - 1 < legacy_max ? x - 1 : legacy_max)) {
         PyObject *name = x == longest ? (Py_INCREF(full), full)
@@ -172,16 +247,16 @@ static Py_ssize_t named_ref(Reader *r, Py_ssize_t i) {
     return PyErr_Occurred() ? -1 : 0;
 }
 
-/* A reference at i (r->data[i] == '&'): its end after writing what it stands for, or
- * i + 1 after writing the "&" itself when it is none; -1 on error. */
-static Py_ssize_t reference(Reader *r, Py_ssize_t i) {
-    Py_ssize_t end;
-    if (i + 1 < r->len && at(r, i + 1) == '#')
-        end = numeric_ref(r, i);
+/* A reference at i ("&") that ends by ``end``: its end after writing what it stands for,
+ * or i + 1 after writing the "&" itself when it is none; -1 on error. */
+INLINE Py_ssize_t reference(Reader *r, int kind, Py_ssize_t i, Py_ssize_t end) {
+    Py_ssize_t after;
+    if (i + 1 < end && at(r, kind, i + 1) == '#')
+        after = numeric_ref(r, kind, i, end);
     else
-        end = named_ref(r, i);
-    if (end != 0)
-        return end;
+        after = named_ref(r, kind, i, end);
+    if (after != 0)
+        return after;
     put(r, '&');
     return i + 1;
 }
@@ -228,14 +303,14 @@ static const Element ELEMENTS[] = {
 #define SLOTS 256
 static const Element *slots[SLOTS];
 
-static unsigned slot_of(const char *name) {
+static inline unsigned slot_of(const char *name) {
     unsigned h = 5381;
     for (; *name; name++)
         h = h * 33 + (unsigned char)*name;
     return h % SLOTS;
 }
 
-static enum kind kind_of(const char *name) {
+static inline enum kind kind_of(const char *name) {
     for (unsigned i = slot_of(name);; i = (i + 1) % SLOTS) {
         const Element *found = slots[i];
         if (found == NULL)
@@ -247,12 +322,12 @@ static enum kind kind_of(const char *name) {
 
 /* Reads a tag whose name starts at i (after "<" or "</"); returns the index after its ">",
  * or -1 when the input ends inside it (HTML5 then drops the tag). */
-static Py_ssize_t read_tag(const Reader *r, Py_ssize_t i, Tag *tag) {
+INLINE Py_ssize_t read_tag(const Reader *r, int kind, Py_ssize_t i, Tag *tag) {
     Py_ssize_t n = 0;
     Py_UCS4 c, quote;
     tag->self_closing = 0;
     for (; i < r->len; i++, n++) {
-        c = at(r, i);
+        c = at(r, kind, i);
         if (is_space(c) || c == '/' || c == '>')
             break;
         if (n < NAME_MAX_CHARS)
@@ -265,11 +340,11 @@ static Py_ssize_t read_tag(const Reader *r, Py_ssize_t i, Tag *tag) {
     /* Attributes: names run to whitespace, "/", ">" or "="; a value is quoted or runs to
      * whitespace or ">". Only where a value starts do quotes matter. */
     while (i < r->len) {
-        c = at(r, i);
+        c = at(r, kind, i);
         if (c == '>')
             return i + 1;
         if (c == '/') {
-            tag->self_closing = i + 1 < r->len && at(r, i + 1) == '>';
+            tag->self_closing = i + 1 < r->len && at(r, kind, i + 1) == '>';
             i++;
             continue;
         }
@@ -278,24 +353,29 @@ static Py_ssize_t read_tag(const Reader *r, Py_ssize_t i, Tag *tag) {
             continue;
         }
         i++; /* an attribute name's first character may be "=" */
-        while (i < r->len && !is_space(c = at(r, i)) && c != '/' && c != '>' && c != '=')
+        while (i < r->len && !is_space(c = at(r, kind, i)) && c != '/' && c != '>' && c != '=')
             i++;
-        while (i < r->len && is_space(at(r, i)))
+        while (i < r->len && is_space(at(r, kind, i)))
             i++;
-        if (i >= r->len || at(r, i) != '=')
+        if (i >= r->len || at(r, kind, i) != '=')
             continue;
         i++;
-        while (i < r->len && is_space(at(r, i)))
+        while (i < r->len && is_space(at(r, kind, i)))
             i++;
         if (i >= r->len)
             break;
-        quote = at(r, i);
+        quote = at(r, kind, i);
         if (quote == '"' || quote == '\'') {
-            for (i++; i < r->len && at(r, i) != quote; i++)
-                ;
+            if (kind == 1) { /* long values (URLs, styles) are common: memchr's pace */
+                const Py_UCS1 *s = r->s, *found = memchr(s + i + 1, (int)quote, r->len - i - 1);
+                i = found == NULL ? r->len : found - s;
+            } else {
+                for (i++; i < r->len && at(r, kind, i) != quote; i++)
+                    ;
+            }
             i++;
         } else {
-            while (i < r->len && !is_space(c = at(r, i)) && c != '>')
+            while (i < r->len && !is_space(c = at(r, kind, i)) && c != '>')
                 i++;
         }
     }
@@ -304,19 +384,19 @@ static Py_ssize_t read_tag(const Reader *r, Py_ssize_t i, Tag *tag) {
 
 /* Where the raw text of element ``name`` that starts at i ends: at its "</name" followed by
  * whitespace, "/" or ">", or at the end of the input. */
-static Py_ssize_t raw_end(const Reader *r, Py_ssize_t i, const char *name) {
+INLINE Py_ssize_t raw_end(const Reader *r, int kind, Py_ssize_t i, const char *name) {
     size_t len = strlen(name), k;
     for (; i + 1 + (Py_ssize_t)len < r->len; i++) {
-        if (at(r, i) != '<' || at(r, i + 1) != '/')
+        if (at(r, kind, i) != '<' || at(r, kind, i + 1) != '/')
             continue;
         for (k = 0; k < len; k++) {
-            Py_UCS4 c = at(r, i + 2 + k);
+            Py_UCS4 c = at(r, kind, i + 2 + k);
             if (c >= 0x80 || (char)(c | 0x20) != name[k])
                 break;
         }
         if (k == len) {
             Py_ssize_t after = i + 2 + (Py_ssize_t)len;
-            Py_UCS4 c = after < r->len ? at(r, after) : '>';
+            Py_UCS4 c = after < r->len ? at(r, kind, after) : '>';
             if (is_space(c) || c == '/' || c == '>')
                 return i;
         }
@@ -326,26 +406,26 @@ static Py_ssize_t raw_end(const Reader *r, Py_ssize_t i, const char *name) {
 
 /* Where a comment or bogus comment at i ("<!", "<?" or "</" not followed by a letter)
  * ends, after its closing. */
-static Py_ssize_t comment_end(const Reader *r, Py_ssize_t i) {
+INLINE Py_ssize_t comment_end(const Reader *r, int kind, Py_ssize_t i) {
     Py_ssize_t j;
-    if (i + 3 < r->len && at(r, i + 1) == '!' && at(r, i + 2) == '-' && at(r, i + 3) == '-') {
+    if (i + 3 < r->len && at(r, kind, i + 1) == '!' && at(r, kind, i + 2) == '-' && at(r, kind, i + 3) == '-') {
         j = i + 4;
-        if (j < r->len && at(r, j) == '>') /* <!--> */
+        if (j < r->len && at(r, kind, j) == '>') /* <!--> */
             return j + 1;
-        if (j + 1 < r->len && at(r, j) == '-' && at(r, j + 1) == '>') /* <!---> */
+        if (j + 1 < r->len && at(r, kind, j) == '-' && at(r, kind, j + 1) == '>') /* <!---> */
             return j + 2;
         for (; j + 2 < r->len; j++) {
-            if (at(r, j) == '-' && at(r, j + 1) == '-') {
-                if (at(r, j + 2) == '>')
+            if (at(r, kind, j) == '-' && at(r, kind, j + 1) == '-') {
+                if (at(r, kind, j + 2) == '>')
                     return j + 3;
-                if (at(r, j + 2) == '!' && j + 3 < r->len && at(r, j + 3) == '>')
+                if (at(r, kind, j + 2) == '!' && j + 3 < r->len && at(r, kind, j + 3) == '>')
                     return j + 4;
             }
         }
         return r->len;
     }
     for (j = i + 2; j < r->len; j++)
-        if (at(r, j) == '>')
+        if (at(r, kind, j) == '>')
             return j + 1;
     return r->len;
 }
@@ -353,15 +433,12 @@ static Py_ssize_t comment_end(const Reader *r, Py_ssize_t i) {
 /* --- the pass ------------------------------------------------------------------------------ */
 
 /* Text from i to ``end`` as written (raw text), or with references decoded. */
-static int copy_text(Reader *r, Py_ssize_t i, Py_ssize_t end, int decode) {
+INLINE int copy_text(Reader *r, int kind, Py_ssize_t i, Py_ssize_t end, int decode) {
     while (i < end) {
-        Py_UCS4 c = at(r, i);
+        Py_UCS4 c = at(r, kind, i);
         if (decode && c == '&') {
-            Reader sub = *r;
-            sub.len = end; /* a reference never reads past the element's text */
-            i = reference(&sub, i);
-            r->n = sub.n;
-            if (i < 0)
+            /* a reference never reads past the element's text */
+            if ((i = reference(r, kind, i, end)) < 0)
                 return -1;
         } else {
             put(r, c);
@@ -371,28 +448,26 @@ static int copy_text(Reader *r, Py_ssize_t i, Py_ssize_t end, int decode) {
     return 0;
 }
 
-static int markup_pass(Reader *r) {
+INLINE int markup_pass(Reader *r, int kind) {
     Py_ssize_t i = 0;
     char nested[NAME_MAX_CHARS + 1] = ""; /* the dropped element we are in, if any */
     Py_ssize_t depth = 0;
     Tag tag;
     while (i < r->len) {
-        Py_UCS4 c = at(r, i);
-        if (depth == 0) { /* most characters: printable ASCII, copied as they are */
-            const Py_UCS4 *s = r->s;
-            Py_ssize_t len = r->len, n = r->n;
-            while (c - 0x20 < 0x60 && c != '<' && c != '&') {
-                r->out[n++] = c; /* n <= i < len == cap */
+        Py_UCS4 c = at(r, kind, i);
+        if (depth == 0) { /* most characters: copied as they are, a run at a time */
+            Py_ssize_t start = i, len = r->len;
+            while (plain(c)) {
                 if (++i == len)
                     break;
-                c = s[i];
+                c = at(r, kind, i);
             }
-            r->n = n;
+            put_run(r, kind, start, i);
             if (i == len)
                 break;
         }
         if (c == '&' && depth == 0) {
-            if ((i = reference(r, i)) < 0)
+            if ((i = reference(r, kind, i, r->len)) < 0)
                 return -1;
             continue;
         }
@@ -402,18 +477,18 @@ static int markup_pass(Reader *r) {
             i++;
             continue;
         }
-        c = at(r, i + 1);
+        c = at(r, kind, i + 1);
         if (is_alpha(c)) {
             tag.end = 0;
-            i = read_tag(r, i + 1, &tag);
-        } else if (c == '/' && i + 2 < r->len && is_alpha(at(r, i + 2))) {
+            i = read_tag(r, kind, i + 1, &tag);
+        } else if (c == '/' && i + 2 < r->len && is_alpha(at(r, kind, i + 2))) {
             tag.end = 1;
-            i = read_tag(r, i + 2, &tag);
-        } else if (c == '/' && i + 2 < r->len && at(r, i + 2) == '>') {
+            i = read_tag(r, kind, i + 2, &tag);
+        } else if (c == '/' && i + 2 < r->len && at(r, kind, i + 2) == '>') {
             i += 3; /* </> */
             continue;
         } else if (c == '!' || c == '?' || c == '/') {
-            i = comment_end(r, i);
+            i = comment_end(r, kind, i);
             continue;
         } else {
             if (depth == 0)
@@ -429,7 +504,7 @@ static int markup_pass(Reader *r) {
             else if (tag.kind == PLAINTEXT && !tag.end)
                 i = r->len;
             else if (tag.kind >= DROPPED && tag.kind <= RCDATA && !tag.end && !tag.self_closing)
-                i = raw_end(r, i, tag.name);
+                i = raw_end(r, kind, i, tag.name);
             continue;
         }
         if (tag.kind == BLOCK) {
@@ -440,18 +515,18 @@ static int markup_pass(Reader *r) {
             continue; /* <script src="..."/>, as XML serialisers write it: empty */
         switch (tag.kind) {
         case DROPPED:
-            i = raw_end(r, i, tag.name);
+            i = raw_end(r, kind, i, tag.name);
             break;
         case KEPT:
         case RCDATA: {
-            Py_ssize_t end = raw_end(r, i, tag.name);
-            if (copy_text(r, i, end, tag.kind == RCDATA) < 0)
+            Py_ssize_t end = raw_end(r, kind, i, tag.name);
+            if (copy_text(r, kind, i, end, tag.kind == RCDATA) < 0)
                 return -1;
             i = end;
             break;
         }
         case PLAINTEXT:
-            copy_text(r, i, r->len, 0); /* cannot fail: it decodes nothing */
+            copy_text(r, kind, i, r->len, 0); /* cannot fail: it decodes nothing */
             i = r->len;
             break;
         case NESTED:
@@ -467,29 +542,49 @@ static int markup_pass(Reader *r) {
     return 0;
 }
 
+/* The pass for input ``kind`` bytes a character wide: one inlined copy per width. */
+static int pass_1(Reader *r, int markup) {
+    return markup ? markup_pass(r, 1) : copy_text(r, 1, 0, r->len, 1);
+}
+static int pass_2(Reader *r, int markup) {
+    return markup ? markup_pass(r, 2) : copy_text(r, 2, 0, r->len, 1);
+}
+static int pass_4(Reader *r, int markup) {
+    return markup ? markup_pass(r, 4) : copy_text(r, 4, 0, r->len, 1);
+}
+
 static PyObject *text(PyObject *self, PyObject *args) {
     PyObject *html, *result;
-    int markup;
+    int markup, kind, rc;
     Reader r;
     (void)self;
     if (!PyArg_ParseTuple(args, "Up:text", &html, &markup))
         return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(html) < 0) /* a legacy string, which 3.12 no longer has */
+        return NULL;
+#endif
+    kind = PyUnicode_KIND(html);
+    r.s = PyUnicode_DATA(html);
     r.len = PyUnicode_GET_LENGTH(html);
     r.n = 0;
     r.cap = r.len;
+    r.out_kind = kind;
+    r.failed = 0;
     /* Every step writes at most as many characters as it reads (a reference of n >= 2
      * characters at most 2, a tag of 3 or more at most one), so the input's length is
      * enough for the output. */
-    r.out = PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(2 * r.len + 1));
+    r.out = PyMem_Malloc((size_t)kind * (size_t)(r.len + 1));
     if (r.out == NULL)
         return PyErr_NoMemory();
-    r.s = r.out + r.len;
-    if (PyUnicode_AsUCS4(html, (Py_UCS4 *)r.s, r.len + 1, 0) == NULL ||
-        (markup ? markup_pass(&r) : copy_text(&r, 0, r.len, 1)) < 0) {
+    rc = kind == PyUnicode_1BYTE_KIND   ? pass_1(&r, markup)
+         : kind == PyUnicode_2BYTE_KIND ? pass_2(&r, markup)
+                                        : pass_4(&r, markup);
+    if (rc < 0 || r.failed) {
         PyMem_Free(r.out);
-        return NULL;
+        return rc < 0 ? NULL : PyErr_NoMemory();
     }
-    result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, r.out, r.n);
+    result = PyUnicode_FromKindAndData(r.out_kind, r.out, r.n);
     PyMem_Free(r.out);
     return result;
 }
@@ -506,6 +601,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__htmltext(void) {
     PyObject *html, *key, *value;
     Py_ssize_t pos = 0;
+    for (Py_UCS4 c = 0; c < 0x100; c++)
+        plain_byte[c] = (unsigned char)plain_slow(c);
     for (size_t e = 0; e < sizeof ELEMENTS / sizeof *ELEMENTS; e++) {
         unsigned i = slot_of(ELEMENTS[e].name);
         while (slots[i] != NULL)

@@ -168,6 +168,31 @@ def test_any_markup_gives_text_no_longer_than_itself(source: str) -> None:
         assert not NEVER.search(out)
 
 
+@settings(max_examples=1500, deadline=None)
+@given(_MARKUP_TEXT, st.sampled_from(["", "\u00e9", "\u0100", "\U0001f600"]))
+def test_every_string_width_reads_alike(source: str, lead: str) -> None:
+    """The pass reads a string at the width Python stores it (1, 2 or 4 bytes a character):
+    a leading plain character, which changes nothing after it, changes that width but not
+    the text of the rest."""
+    for markup in (True, False):
+        assert text(lead + source, markup) == lead + text(source, markup)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("abc &mdash; d", "abc \u2014 d"),  # 1-byte input, a reference widens the output
+        ("x&#128512;y", "x\U0001f600y"),  # 1 byte to 4
+        ("\u0100&#128512;<b>\u00e9</b>", "\u0100\U0001f600\u00e9"),  # 2 bytes to 4
+        ("\u00e9<a href='\u00e9x'>&#xe9;</a>", "\u00e9\u00e9"),  # stays 1 byte
+        ('<p title="a>b">\u0100</p>', "\n\u0100\n"),  # quoted ">" in a 2-byte string
+    ],
+)
+def test_output_widens_as_references_need(source: str, expected: str) -> None:
+    """A reference to a character wider than the input's widens the output mid-pass."""
+    assert text(source, True) == expected
+
+
 def test_hostile_shapes_cost_one_pass() -> None:
     """Deep nesting, a tag of 100,000 attributes, an endless comment or script, and a
     megabyte of references are each read in one pass (no tree, no quadratic step)."""

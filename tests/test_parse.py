@@ -253,6 +253,46 @@ def test_feed_level_hub_ttl_and_relative_links() -> None:
     assert first.published == datetime(2021, 12, 1, 6, 36, tzinfo=UTC)
 
 
+def _filler(chars: int) -> bytes:
+    return b"<description>" + b"x" * chars + b"</description>\n"
+
+
+@pytest.mark.parametrize(
+    "pad",
+    [0, 3_900, 3_960, 3_990, 4_000, 4_020, 4_090, 10_000, 70_000],
+)
+def test_channel_read_alike_on_either_side_of_the_short_head(pad: int) -> None:
+    """Hub, ttl and entries come out the same whether the first item (or the hub after a
+    long channel) falls within the short head that parse_feed reads first or past it."""
+    head, rest = RSS_FEED_LEVEL.split(b"<item>", 1)
+    data = head + _filler(pad) + b"<item>" + rest
+    feed = parse_feed(data, "https://site.example/feed")
+    assert (feed.hub, feed.ttl_minutes) == ("https://hub.example/", 15)
+    assert [e.title for e in feed.entries] == ["One", "Two", "Three"]
+    moved = head.replace(b'<atom:link rel="hub" href="https://hub.example/"/>', b"")
+    late = moved + _filler(pad) + b'<atom:link rel="HUB x" href="https://hub.example/"/>'
+    feed = parse_feed(late + b"<item>" + rest, "https://site.example/feed")
+    expected = "https://hub.example/" if pad < 60_000 else None  # past the 64 K head
+    assert feed.hub == expected
+
+
+@pytest.mark.parametrize("pad", [3_950, 4_000, 4_080, 4_090, 70_000])
+def test_prolog_refusals_hold_across_the_short_head(pad: int) -> None:
+    """A DOCTYPE with entities, or a comment running past the scan, is refused wherever
+    it ends relative to the short head."""
+    body = RSS_FEED_LEVEL.split(b"?>", 1)[1]
+    comment = b"<?xml version='1.0'?><!--" + b"x" * pad + b"-->"
+    doctype = comment + b"<!DOCTYPE rss [<!ENTITY a 'b'>]>" + body
+    with pytest.raises(ParseError, match=r"DOCTYPE|too long"):
+        parse_feed(doctype)
+    feed_after_comment = comment + body
+    if pad < 60_000:
+        assert len(parse_feed(feed_after_comment).entries) == 3
+    else:
+        with pytest.raises(ParseError, match="too long"):
+            parse_feed(feed_after_comment)
+
+
 def test_odd_dates_do_not_break_the_feed() -> None:
     """Unreadable or out-of-range dates give published=None, and the feed still parses."""
     items = "".join(
