@@ -961,6 +961,228 @@ error:
     return NULL;
 }
 
+/* occurrences(tag, joined, flat, key, limit): where the phrase or prefix key ``key`` (" a b "
+ * or " a b", as Vocabulary takes them) occurs in ``joined``, as the first ``limit``
+ * (tag, first, last, start, end) in order: ``first`` and ``last`` the numbers of its first
+ * and last word among the words, ``start`` the offset in ``flat`` where the first begins and
+ * ``end`` where the last ends (for a prefix key, the end of the word its prefix begins).
+ * ``joined`` is the words of a text joined as fold_ascii joins them (any str), and ``flat``
+ * that text with each of its words' characters made a letter or digit and every other a
+ * space (ASCII; ValueError otherwise, or when it has fewer words than ``joined``): the flat
+ * text of fold_ascii, or a mask of the text made for its offsets. That is what
+ * monitor.words.find and Tokens.span work out for a term from the list of words, without
+ * that list: most of a fired rule's spans went into cutting a long text into words to find
+ * a few of them.
+ *
+ * Work: one pass over ``joined`` and one over ``flat``, however many occurrences. Each
+ * occurrence is searched for by str.find's own search (linear on crafted text), and the
+ * words before it are counted on from the previous one: in ``joined`` each word has one
+ * space before it, and ``flat`` is walked by two cursors, at the first and at the last word
+ * of the occurrence, which only move forward. */
+
+/* Eight characters of ASCII text at a time, where a branch per character (a word's end)
+ * cost most of the time: each byte of ``non_spaces`` has its top bit set where the
+ * character is not a space (exactly: (b & 0x7f) + 0x7f sets it for any other low 7 bits,
+ * and ``| y`` for a set top bit), and ``count_of`` adds up such bits. Little-endian loads
+ * put p[0] in the lowest byte; elsewhere the plain loops below do the work alone. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define EIGHT_AT_ONCE 1
+#define LOW7 0x7f7f7f7f7f7f7f7fULL
+#define TOPS 0x8080808080808080ULL
+#define SPACES 0x2020202020202020ULL
+
+static uint64_t non_spaces(const Py_UCS1 *p) {
+    uint64_t x, y;
+    memcpy(&x, p, 8);
+    y = x ^ SPACES;
+    return (((y & LOW7) + LOW7) | y) & TOPS;
+}
+
+static Py_ssize_t count_of(uint64_t tops) {
+    return (Py_ssize_t)(((tops >> 7) * 0x0101010101010101ULL) >> 56);
+}
+#else
+#define EIGHT_AT_ONCE 0
+#endif
+
+/* Spaces in p[0:n]. */
+static Py_ssize_t count_spaces(const Py_UCS1 *p, Py_ssize_t n) {
+    Py_ssize_t i = 0, count = 0;
+#if EIGHT_AT_ONCE
+    for (; i + 8 <= n; i += 8)
+        count += 8 - count_of(non_spaces(p + i));
+#endif
+    for (; i < n; i++)
+        count += p[i] == ' ';
+    return count;
+}
+
+/* A cursor on the words of ``flat``: word ``word`` starts at ``at``. */
+typedef struct {
+    Py_ssize_t word, at;
+} Cursor;
+
+/* Move ``c`` on to word ``word`` (not before its own); -1 when ``flat`` has no such word. A
+ * word starts where a space is followed by another character. */
+static int cursor_to(Cursor *c, const Py_UCS1 *flat, Py_ssize_t n, Py_ssize_t word) {
+    Py_ssize_t need = word - c->word, i = c->at + 1;
+    if (need <= 0)
+        return 0;
+#if EIGHT_AT_ONCE
+    for (; i + 8 <= n; i += 8) {
+        uint64_t letters = non_spaces(flat + i);
+        uint64_t before = (letters << 8) | (flat[i - 1] != ' ' ? 0x80 : 0);
+        uint64_t starts = letters & ~before;
+        Py_ssize_t count = count_of(starts);
+        if (count >= need) {
+            while (--need)
+                starts &= starts - 1; /* the lowest start taken off */
+            c->at = i + __builtin_ctzll(starts) / 8;
+            c->word = word;
+            return 0;
+        }
+        need -= count;
+    }
+#endif
+    for (; i < n; i++) {
+        if (flat[i] != ' ' && flat[i - 1] == ' ' && --need == 0) {
+            c->at = i;
+            c->word = word;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int str_arg(PyObject *arg, const char *name) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.80s", name, Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(arg) < 0)
+        return -1;
+#endif
+    return 0;
+}
+
+/* Spaces in joined[from:to], of any kind. */
+static Py_ssize_t spaces_in(PyObject *joined, Py_ssize_t from, Py_ssize_t to) {
+    int kind = PyUnicode_KIND(joined);
+    const void *data = PyUnicode_DATA(joined);
+    Py_ssize_t i, count = 0;
+    if (kind == PyUnicode_1BYTE_KIND)
+        return count_spaces((const Py_UCS1 *)data + from, to - from);
+    for (i = from; i < to; i++)
+        count += PyUnicode_READ(kind, data, i) == ' ';
+    return count;
+}
+
+static PyObject *occurrences(PyObject *self, PyObject *args) {
+    PyObject *tag, *joined, *flat, *key, *out, *occ;
+    Py_ssize_t limit, jn, fn, kn, i, from = 0, counted = 0, words = 0, width = 0;
+    const Py_UCS1 *f;
+    Cursor first = {0, 0}, last = {0, 0};
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOn:occurrences", &tag, &joined, &flat, &key, &limit))
+        return NULL;
+    if (str_arg(joined, "occurrences() joined") < 0 || str_arg(flat, "occurrences() flat") < 0 ||
+        str_arg(key, "occurrences() key") < 0)
+        return NULL;
+    if (!PyUnicode_IS_ASCII(flat)) {
+        PyErr_SetString(PyExc_ValueError, "occurrences() takes ASCII flat text");
+        return NULL;
+    }
+    kn = PyUnicode_GET_LENGTH(key);
+    if (kn < 2 || PyUnicode_READ_CHAR(key, 0) != ' ' || PyUnicode_READ_CHAR(key, 1) == ' ') {
+        PyErr_SetString(PyExc_ValueError, "occurrences() takes a key \" a b \" or \" a b\"");
+        return NULL;
+    }
+    for (i = 1; i < kn; i++)
+        width += PyUnicode_READ_CHAR(key, i) != ' ' && PyUnicode_READ_CHAR(key, i - 1) == ' ';
+    out = PyList_New(0);
+    if (out == NULL || limit <= 0)
+        return out;
+    f = PyUnicode_1BYTE_DATA(flat);
+    jn = PyUnicode_GET_LENGTH(joined);
+    fn = PyUnicode_GET_LENGTH(flat);
+    /* the first cursor starts on word 0, wherever flat's first letter is */
+    while (first.at < fn && f[first.at] == ' ')
+        first.at++;
+    last = first;
+    while (PyList_GET_SIZE(out) < limit) {
+        Py_ssize_t at = PyUnicode_Find(joined, key, from, jn, 1), end;
+        if (at == -2)
+            goto error;
+        if (at < 0)
+            break;
+        words += spaces_in(joined, counted, at);
+        counted = at;
+        if (first.at == fn || cursor_to(&first, f, fn, words) < 0 ||
+            cursor_to(&last, f, fn, words + width - 1) < 0) {
+            PyErr_SetString(PyExc_ValueError, "occurrences(): flat has fewer words than joined");
+            goto error;
+        }
+        for (end = last.at; end < fn && f[end] != ' '; end++)
+            ;
+        occ = Py_BuildValue("(Onnnn)", tag, words, words + width - 1, first.at, end);
+        if (occ == NULL || PyList_Append(out, occ) < 0) {
+            Py_XDECREF(occ);
+            goto error;
+        }
+        Py_DECREF(occ);
+        from = at + 1;
+    }
+    return out;
+error:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* offsets(flat): (starts, ends), the offsets where each maximal run of characters other
+ * than a space begins and ends in the ASCII ``flat`` (ValueError otherwise), in order: the
+ * offsets of every word of a text, from its flat text or mask (see occurrences), which
+ * monitor.words._ascii_offsets made by splitting it twice and summing the lengths. */
+static PyObject *offsets(PyObject *self, PyObject *flat) {
+    PyObject *starts = NULL, *ends = NULL, *at;
+    Py_ssize_t n, i, k = 0, count = 0;
+    const Py_UCS1 *f;
+
+    (void)self;
+    if (str_arg(flat, "offsets() argument") < 0)
+        return NULL;
+    if (!PyUnicode_IS_ASCII(flat)) {
+        PyErr_SetString(PyExc_ValueError, "offsets() takes ASCII text");
+        return NULL;
+    }
+    n = PyUnicode_GET_LENGTH(flat);
+    f = PyUnicode_1BYTE_DATA(flat);
+    for (i = 0; i < n; i++)
+        count += f[i] != ' ' && (i == 0 || f[i - 1] == ' ');
+    starts = PyList_New(count);
+    ends = PyList_New(count);
+    if (starts == NULL || ends == NULL)
+        goto error;
+    for (i = 0; k < count; k++) {
+        while (f[i] == ' ')
+            i++;
+        if ((at = PyLong_FromSsize_t(i)) == NULL)
+            goto error;
+        PyList_SET_ITEM(starts, k, at);
+        while (i < n && f[i] != ' ')
+            i++;
+        if ((at = PyLong_FromSsize_t(i)) == NULL)
+            goto error;
+        PyList_SET_ITEM(ends, k, at);
+    }
+    return Py_BuildValue("(NN)", starts, ends);
+error:
+    Py_XDECREF(starts);
+    Py_XDECREF(ends);
+    return NULL;
+}
+
 static Py_ssize_t vocab_len(Vocabulary *v) { return v->size; }
 
 static PySequenceMethods vocab_as_sequence = {
@@ -994,6 +1216,14 @@ static PyMethodDef methods[] = {
     {"index", index_words, METH_O,
      "index(folded, /)\n--\n\n"
      "Each word of the list ``folded`` with its positions there, in order."},
+    {"offsets", offsets, METH_O,
+     "offsets(flat, /)\n--\n\n"
+     "The offsets where each run of characters other than a space begins and ends in the "
+     "ASCII\n``flat``, as two lists."},
+    {"occurrences", occurrences, METH_VARARGS,
+     "occurrences(tag, joined, flat, key, limit, /)\n--\n\n"
+     "The first ``limit`` occurrences of the phrase or prefix key ``key`` in ``joined``, "
+     "as\n(tag, first word, last word, start, end), the offsets those of ``flat``."},
     {"fold_ascii", fold_ascii, METH_O,
      "fold_ascii(text, /)\n--\n\n"
      "For ASCII ``text``: (flat, folded, words, joined), its letters lowered and other "

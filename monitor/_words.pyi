@@ -13,6 +13,21 @@ def index(folded: list[str], /) -> dict[str, list[int]]:
     """Each word of ``folded`` with its positions there, ascending; the words in the order
     they first occur."""
 
+def occurrences(
+    tag: object, joined: str, flat: str, key: str, limit: int, /
+) -> list[tuple[int, int, int, int, int]]:
+    """The first ``limit`` occurrences of the phrase or prefix key ``key`` (``" a b "`` or
+    ``" a b"``; ValueError for another shape) in ``joined``, the words of a text joined as
+    :func:`fold_ascii` joins them, each as ``(tag, first, last, start, end)``: the numbers
+    of its first and last word, where the first starts in ``flat`` and where the last ends
+    (the whole word, for a prefix). ``flat`` is the text with each character of its words
+    a letter or digit and every other a space (ASCII; ValueError otherwise, or when it has
+    fewer words than ``joined``)."""
+
+def offsets(flat: str, /) -> tuple[list[int], list[int]]:
+    """For ASCII ``flat`` (ValueError otherwise): where each maximal run of characters
+    other than a space starts, and where it ends."""
+
 class Vocabulary:
     """A rule set's words and its phrase and prefix keys (``" a b "``, ``" a b"``: see
     :func:`monitor.checks.sequence_key`); only the ASCII ones, since no ASCII text holds the

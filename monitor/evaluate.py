@@ -183,6 +183,14 @@ class Evaluator:
             toks = self.fields[f]
             if (whole and first not in toks.words) or (keyed and not self.has_key(term, f)):
                 continue
+            if toks.scans():
+                # Found in the folded text by one C pass, without cutting it into words.
+                if not term.exact:
+                    out += toks.occurrences(_folded_key(term), MAX_HITS, f)
+                    continue
+                if (held := _written(toks, f, term)) is not None:
+                    out += held
+                    continue
             found = find(toks, term.words, term.exact, term.prefix, MAX_HITS)
             out += _occurrences(toks, f, found, last)
         return out or None
@@ -315,6 +323,23 @@ def _occurrences(toks: Tokens, f: int, found: list[int], width: int) -> list[Occ
     starts = map(toks.starts.__getitem__, found)
     ends = map(toks.ends.__getitem__, lasts)
     return list(zip(repeat(f), found, lasts, starts, ends, strict=False))
+
+
+def _written(toks: Tokens, f: int, term: q.Term) -> list[Occ] | None:
+    """The occurrences in field ``f`` of the ``case:`` term ``term``: those of its folded
+    words (:meth:`Tokens.occurrences`) whose words as written are the term's (the last
+    need only start with the term's last, for a prefix); None when the folded words occur
+    so often that :func:`find` costs less."""
+    found = toks.occurrences(_folded_key(term), _FEW_OCCURRENCES + 1, f)
+    if len(found) > _FEW_OCCURRENCES:
+        return None
+    *most, end = term.words
+    out = []
+    for occ in found:
+        *before, last = toks.written(occ[3], occ[4])
+        if before == most and (last.startswith(end) if term.prefix else last == end):
+            out.append(occ)
+    return out
 
 
 _FEW_OCCURRENCES = 64

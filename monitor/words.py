@@ -14,9 +14,10 @@ Promises:
   ``sao``. It is pure and cached: the same word is folded once per process.
 - Positions are character offsets into the text that was tokenised, so spans can be shown
   exactly as they appear in the article.
-- Finding a term (:func:`find`) costs at most about one pass over the field whatever the page
-  (a page of one word repeated included), and stops at its first ``limit`` occurrences; many
-  terms at once (:func:`locate`) cost one Aho-Corasick pass, not one each.
+- Finding a term (:func:`find`, or :meth:`Tokens.occurrences` with its offsets) costs at
+  most about one pass over the field whatever the page (a page of one word repeated
+  included), and stops at its first ``limit`` occurrences; many terms at once
+  (:func:`locate`) cost one Aho-Corasick pass, not one each.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 
 import ahocorasick
 
-from monitor._words import Vocabulary, fold_ascii
+from monitor._words import Vocabulary, fold_ascii, occurrences, offsets
 from monitor._words import index as index_words
 from monitor.textnorm import non_ascii
 
@@ -113,8 +114,6 @@ def _ascii_fold_table() -> dict[int, str]:
 
 
 _ASCII_FOLD = str.maketrans(_ascii_fold_table())
-# Folded ASCII text with its words blanked and its separators visible, to measure the gaps.
-_ASCII_GAPS = str.maketrans({i: " " if chr(i).isalnum() else "x" for i in range(128)})
 _ASCII_SEP = str.maketrans({i: " " for i in range(128) if not chr(i).isalnum()})
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _NON_ASCII_SPLIT = re.compile(r"([^\x00-\x7f]+)")
@@ -230,6 +229,11 @@ class Tokens:
     own words are present, so the answer is the same, while ``folded`` is cut from
     ``joined`` only when some rule fired and wants positions (most articles fire none).
     ``keys`` is then the rule set's phrase and prefix keys found in ``joined``.
+
+    A fired rule's terms are found with their offsets by :meth:`occurrences`, one C pass
+    over ``joined`` and the :attr:`mask` each, so ``folded`` is not cut at all unless a
+    field is asked for so many terms that the index of every word costs less
+    (:meth:`scans`).
     """
 
     __slots__ = (
@@ -243,6 +247,7 @@ class Tokens:
         "_joined",
         "_known_only",
         "_located",
+        "_mask",
         "_padded",
         "_positions",
         "_raw",
@@ -284,6 +289,7 @@ class Tokens:
                 if _all_aligned(chars):
                     self._flat = flat
         self._located: dict[str, list[int]] = {}
+        self._mask: str | None = None
         self._padded: str | None = None
         self._calls = 0
         self._raw: list[str] | None = None
@@ -384,12 +390,8 @@ class Tokens:
     def starts(self) -> list[int]:
         """Start offset of each word."""
         if self._starts is None:
-            text = self.text
-            # Each non-ASCII word character as an ASCII letter, each separator as a space.
-            if self._flat or not self._chars:
-                self._starts, self._ends = _ascii_offsets(self._flat, self.folded)
-            elif (masked := _replace_each(text, self._chars, _mask_of)) is not None:
-                self._starts, self._ends = _ascii_offsets(masked.translate(_ASCII_FOLD))
+            if self.mask:
+                self._starts, self._ends = offsets(self.mask)  # one C pass
             else:
                 spans = [m.span() for m in self.pattern.finditer(self.text)]
                 self._starts = [s for s, _ in spans]
@@ -403,10 +405,10 @@ class Tokens:
         character, see :func:`_fold_flat`), until all offsets are known, each asked-for
         word's offsets come from a scan for its whole-word occurrences (``" w "``) in the
         folded text, which has the text's length, and its rank among its positions: a fired
-        rule needs a few words' offsets, not those of every word (~120 µs for a 5 KB
-        article). Past :data:`_LOCATED_WORDS` words, for a word with more than
-        :data:`_LOCATED_OCCURRENCES` occurrences, and in other text, every word's offsets
-        are worked out at once.
+        rule needs a few words' offsets, not those of every word (~20 µs for a 5 KB
+        article, by :func:`monitor._words.offsets`). Past :data:`_LOCATED_WORDS` words, for
+        a word with more than :data:`_LOCATED_OCCURRENCES` occurrences, and in other text,
+        every word's offsets are worked out at once.
         """
         if self._starts is None and self._flat and len(self._located) < _LOCATED_WORDS:
             start, end = self._located_start(first), self._located_start(last)
@@ -431,6 +433,44 @@ class Tokens:
                 at = padded.find(key, at + len(word) + 1)  # the next may share this space
             self._located[word] = found
         return found[bisect_left(self.positions(word), i)]
+
+    @property
+    def mask(self) -> str:
+        """The text with each character of its words a letter or digit and every other
+        character a space (its folded form, when that is the text character for character),
+        from which word offsets are read; "" for text where it cannot be made (CJK, or too
+        many distinct non-ASCII characters)."""
+        if self._mask is None:
+            if self._flat or not self._chars:
+                self._mask = self._flat
+            else:
+                masked = _replace_each(self.text, self._chars, _mask_of)
+                self._mask = "" if masked is None else masked.translate(_ASCII_FOLD)
+        return self._mask
+
+    def scans(self) -> bool:
+        """Whether to find one more term by :meth:`occurrences` (a pass over the text)
+        rather than from the positions and offsets of every word, as :meth:`positions`
+        decides (a scan counts as one of its scans)."""
+        if self._calls >= _SCANS_BEFORE_INDEX or not self.mask:
+            return False
+        self._calls += 1
+        return True
+
+    def occurrences(self, key: str, limit: int, tag: int) -> list[tuple[int, int, int, int, int]]:
+        """The first ``limit`` occurrences of the phrase or prefix key ``key`` (as
+        :meth:`scan` takes them, folded), each as ``(tag, first word, last word, start
+        offset, end offset)``: what :func:`find` and :meth:`span` make of a term, by one C
+        pass (:func:`monitor._words.occurrences`) over :attr:`joined` and :attr:`mask`,
+        without the list of words or their offsets (for a long text, most of the cost of a
+        fired rule's spans). Only for text with a :attr:`mask`."""
+        return occurrences(tag, self.joined, self.mask, key, limit)
+
+    def written(self, start: int, end: int) -> list[str]:
+        """The words of ``text[start:end]`` as written, which must start and end at word
+        boundaries (only for text with a :attr:`mask`)."""
+        text = self.text
+        return [text[m.start() : m.end()] for m in _RUN.finditer(self.mask, start, end)]
 
     @property
     def ends(self) -> list[int]:
@@ -470,28 +510,8 @@ class Tokens:
 
 _LOCATED_WORDS = 32  # words located one by one before all offsets are worked out at once
 _LOCATED_OCCURRENCES = 64  # …and occurrences of one word (each costs a find and an append)
-_SCANS_BEFORE_INDEX = 24  # a scan costs ~8 µs of 5 KB, an index of it ~100-250 µs
-
-
-def _ascii_offsets(flat: str, words: list[str] | None = None) -> tuple[list[int], list[int]]:
-    """Start and end offsets of the words of ``flat``, ASCII text folded by ``_ASCII_FOLD``
-    (so its separators are spaces), without a Python-level loop (``words``, when given,
-    are its words: ``flat.split()``).
-
-    Folding ASCII is one character for one, so the text is an alternation of separator runs
-    and words whose lengths ``str.split`` gives (the separator runs come from splitting the
-    text with the roles of letters and separators swapped); the offsets are running sums.
-    """
-    sizes = list(map(len, flat.split() if words is None else words))
-    gaps = list(map(len, flat.translate(_ASCII_GAPS).split()))
-    if not flat.startswith(" "):
-        gaps.insert(0, 0)
-    n = len(sizes)
-    lengths = [0] * (2 * n)
-    lengths[0::2] = gaps[:n]
-    lengths[1::2] = sizes
-    sums = list(accumulate(lengths))
-    return sums[0::2], sums[1::2]
+_SCANS_BEFORE_INDEX = 24  # a scan costs ~4-8 µs of 5 KB, an index of it ~100-250 µs
+_RUN = re.compile(r"[^ ]+")
 
 
 def tokenize(text: str) -> Tokens:
