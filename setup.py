@@ -11,6 +11,6 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(f"monitor.{name}", [f"monitor/{name}.c"], extra_compile_args=["-O2"])
-        for name in ("_htmltext", "_simhash", "_textnorm", "_words")
+        for name in ("_htmltext", "_prefilter", "_simhash", "_textnorm", "_words")
     ]
 )

@@ -20,21 +20,20 @@ Promises:
   filed again under their rarest alternative. Which rules are candidates may change as the
   index learns; which rules fire never does, since every rule's check runs on every
   article where its keys are present.
-- ``candidates`` costs one set intersection of the article's distinct words with the word
-  keys plus one dictionary look-up per present key (and, for a key whose rules also need a
-  second key, a C-level test of whether any of its second keys is present); it never looks
-  at a rule that no key selected. Refiling builds new tables and swaps them in whole, so
-  concurrent matching in other threads sees either the old index or the new one.
+- ``candidates`` is one C call (:mod:`monitor._prefilter`) that looks each of the article's
+  distinct words and keys up once among the rules' keys, walks the rules filed under the
+  keys present (testing each one's second key, if any, in a small table of the keys
+  present), and counts the keys for the learning; it never looks at a rule that no key
+  selected. Refiling builds new tables and swaps them in whole, so concurrent matching in
+  other threads sees either the old index or the new one.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
-from itertools import chain, compress, repeat
-from operator import and_, itemgetter, not_
+from operator import itemgetter
 
 import ahocorasick
 
@@ -44,6 +43,7 @@ except ImportError:  # no wheel for this platform: the Aho-Corasick automaton do
     hyperscan = None  # type: ignore[assignment]
 
 from monitor import query as q
+from monitor._prefilter import Keys, Table
 from monitor.checks import sequence_key
 from monitor.logs import get_logger
 
@@ -246,77 +246,63 @@ Seconds = dict[str, tuple[tuple[str, tuple[int, ...]], ...]]
 class _Table:
     """Rules by key, never changed once built (refiling makes anew): ``postings[key]`` are
     the rules filed under ``key`` alone, and ``seconds[key]`` holds ``(second, rules)``
-    for the rules filed under ``key`` that also need ``second`` (a tuple, quick to walk);
-    ``second_keys[key]`` is the tuple of those seconds alone, so that whether any is present
-    is one C-level ``set.isdisjoint``. ``words``/``keys`` split the keys of ``postings`` and
-    ``seconds`` together into words and phrase or prefix keys: one intersection with the
-    article's words finds every key present, where one per table would cost twice as many
-    look-ups."""
+    for the rules filed under ``key`` that also need ``second``. ``select`` is the same
+    filing as flat arrays by key id (:class:`monitor._prefilter.Table`): picking an
+    article's candidates is one C call, looking each of its words and keys up once."""
 
-    __slots__ = ("keys", "postings", "second_keys", "seconds", "words")
+    __slots__ = ("postings", "seconds", "select")
 
-    def __init__(self, postings: Postings, seconds: Seconds) -> None:
+    def __init__(
+        self, postings: Postings, seconds: Seconds, ids: Keys, always: Sequence[int]
+    ) -> None:
         # Tuples of ints and strings are left alone by the cycle collector, which would
         # otherwise walk every posting of 100k rules on each full collection.
         self.postings = postings
         self.seconds = seconds
-        self.second_keys = {k: _seconds_of(v) for k, v in seconds.items()}
-        self.words, self.keys = _split_keys(postings.keys() | seconds.keys())
+        self.select = Table(ids, postings, seconds, tuple(always)).select
 
     @classmethod
     def build(
         cls,
         postings: Mapping[str, Sequence[int]],
         pairs: Mapping[str, Mapping[str, Sequence[int]]],
+        ids: Keys,
+        always: Sequence[int],
     ) -> _Table:
         return cls(
-            {k: tuple(v) for k, v in postings.items()}, {k: _items(v) for k, v in pairs.items()}
+            {k: tuple(v) for k, v in postings.items()},
+            {k: _items(v) for k, v in pairs.items()},
+            ids,
+            always,
         )
 
     def changed(
         self,
         postings: Mapping[str, Sequence[int]],
         pairs: Mapping[str, Mapping[str, Sequence[int]]],
+        ids: Keys,
+        always: Sequence[int],
     ) -> _Table:
         """A new table with the entries of the keys given replaced (an empty one removes
-        its key). The dicts are copied whole (a C-speed copy); only the changed entries and
-        key sets are rebuilt in Python."""
-        new = _Table.__new__(_Table)
-        new.postings, new.seconds = dict(self.postings), dict(self.seconds)
-        new.second_keys = dict(self.second_keys)
+        its key). The dicts are copied whole (a C-speed copy), only the changed entries are
+        rebuilt in Python, and the arrays are made anew in C."""
+        new_postings, new_seconds = dict(self.postings), dict(self.seconds)
         for key, rules in postings.items():
             if rules:
-                new.postings[key] = tuple(rules)
+                new_postings[key] = tuple(rules)
             else:
-                new.postings.pop(key, None)
+                new_postings.pop(key, None)
         for key, inner in pairs.items():
             items = _items(inner)
             if items:
-                new.seconds[key] = items
-                new.second_keys[key] = _seconds_of(items)
+                new_seconds[key] = items
             else:
-                new.seconds.pop(key, None)
-                new.second_keys.pop(key, None)
-        touched = postings.keys() | pairs.keys()
-        words, keys = _split_keys(k for k in touched if k in new.postings or k in new.seconds)
-        gone = frozenset(touched)
-        new.words, new.keys = (self.words - gone) | words, (self.keys - gone) | keys
-        return new
+                new_seconds.pop(key, None)
+        return _Table(new_postings, new_seconds, ids, always)
 
 
 def _items(inner: Mapping[str, Sequence[int]]) -> tuple[tuple[str, tuple[int, ...]], ...]:
     return tuple((s, tuple(r)) for s, r in inner.items() if r)
-
-
-def _seconds_of(items: tuple[tuple[str, tuple[int, ...]], ...]) -> tuple[str, ...]:
-    return tuple(second for second, _ in items)
-
-
-def _split_keys(keys: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
-    """The ``keys`` that are words, and those that are phrase or prefix keys."""
-    every = frozenset(keys)
-    sequences = frozenset(k for k in every if k.startswith(" "))
-    return every - sequences, sequences
 
 
 def _file(
@@ -348,12 +334,12 @@ class Index:
                 _file(i, where, postings, pairs)
             else:
                 self.always.append(i)
-        self._table = _Table.build(postings, pairs)
-        # Every key a rule could be filed under: their counts are what refiling compares.
+        # Every key a rule could be filed under, numbered, with the counts that refiling
+        # compares.
         every = {term_key(t) for node in nodes for t in q.terms(node) if isinstance(t, q.Term)}
         self.keys = frozenset(k for k in every if k.startswith(" "))
-        self._words = frozenset(every - self.keys)
-        self._counts: Counter[str] = Counter()
+        self._ids = Keys(sorted(every))
+        self._table = _Table.build(postings, pairs, self._ids, self.always)
         self._counted = 0
         self._seen = 0
         self._next_refile = _FIRST_REFILE
@@ -362,36 +348,26 @@ class Index:
 
     def candidates(self, words: set[str], keys: set[str]) -> list[int]:
         """Indices of the rules worth checking on an article, in rule order, given its folded
-        words and the keys :class:`Scanner` found in it (title and body together)."""
-        table = self._table
-        postings, seconds = table.postings, table.seconds
-        present = [*(words & table.words), *(keys & table.keys)]
-        picked = set(chain.from_iterable(map(postings.get, present, repeat(()))))
-        paired = list(filter(seconds.__contains__, present))
-        if paired:
-            # Most of these keys have none of their seconds present: that is found out by
-            # C loops (each ``isdisjoint`` walks the key's few seconds), and only the rare
-            # keys with one present are walked in Python.
-            second_keys = list(map(table.second_keys.__getitem__, paired))
-            absent = map(
-                and_, map(words.isdisjoint, second_keys), map(keys.isdisjoint, second_keys)
-            )
-            for key in compress(paired, map(not_, absent)):
-                for second, rules in seconds[key]:
-                    if second in words or second in keys:
-                        picked.update(rules)
-        picked.update(self.always)
-        self.learn(words, keys)
-        return sorted(picked)
+        words and the keys :class:`Scanner` found in it (title and body together); the
+        keys present are counted on the way, as :meth:`learn` does."""
+        self._seen += 1
+        count = self._seen <= _COUNT_ALL_UNTIL or not self._seen % _SAMPLE
+        picked = self._table.select(words, keys, count)
+        if count:
+            self._counted_one()
+        return picked
 
     def learn(self, words: set[str], keys: set[str]) -> None:
         """Count the keys present in one article (given its words and present phrase and
-        prefix keys); refile rules when it is time."""
+        prefix keys), or only one article in ``_SAMPLE`` after the first ones; refile rules
+        when it is time."""
         self._seen += 1
         if self._seen > _COUNT_ALL_UNTIL and self._seen % _SAMPLE:
             return
-        self._counts.update(words & self._words)
-        self._counts.update(keys)
+        self._table.select(words, keys, True)
+        self._counted_one()
+
+    def _counted_one(self) -> None:
         self._counted += 1
         if self._counted >= self._next_refile and self._lock.acquire(blocking=False):
             try:
@@ -403,14 +379,14 @@ class Index:
     def rarity(self, key: str) -> float:
         """The share of articles ``key`` occurs in, learnt from those seen so far."""
         prior = guess(key) * _PRIOR_WEIGHT
-        return (self._counts.get(key, 0) + prior) / (self._counted + _PRIOR_WEIGHT)
+        return (self._ids.count(key) + prior) / (self._counted + _PRIOR_WEIGHT)
 
     def refile(self) -> None:
         """File again the rules under keys that turned out common, under their rarest keys."""
         table = self._table
         limit = max(_HOT * self._counted, _HOT_COUNT - 1)
         # A snapshot: other threads keep counting while this one refiles.
-        counts = list(self._counts.items())
+        counts = self._ids.counted()
         hot = [k for k, n in counts if n > limit and k not in self._settled]
         self._settled.update(hot)
         rules = {i for key in hot for i in table.postings.get(key, ())}
@@ -437,4 +413,4 @@ class Index:
         }
         for i in moved:
             _file(i, self.filed[i], plain, paired)
-        return table.changed(plain, paired)
+        return table.changed(plain, paired, self._ids, self.always)
