@@ -79,6 +79,17 @@ def test_fold_finds_keys_as_substrings(
     check_fold(PIECES, text, keys)
 
 
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 128, 129, 200])
+@pytest.mark.parametrize("shift", [0, 1, 8, 15, 16, 62, 63])
+def test_fold_across_blocks(size: int, shift: int) -> None:
+    """Words of every length that start, end or run across the fold's 64-character blocks
+    (and its 8- and 16-byte loads), text ending in a word or in a space."""
+    word = "".join("Ab1" for _ in range(size))[:size]
+    for text in (" " * shift + word, " " * shift + word + " ", "." * shift + word + "-x"):
+        check_fold([*KNOWN, word.lower(), word.lower()[:8]], text)
+        check_fold(KNOWN, text + " " + text, [f" {word.lower()} ", f" {word.lower()[:3]}"])
+
+
 def test_fold_cases() -> None:
     vocab = Vocabulary(["korea", "south", "korea"], [" south korea ", " kor", " south ko"])
     assert len(vocab) == 2
