@@ -338,6 +338,8 @@ class Index:
         # compares.
         every = {term_key(t) for node in nodes for t in q.terms(node) if isinstance(t, q.Term)}
         self.keys = frozenset(k for k in every if k.startswith(" "))
+        # Every folded word of every term: the word terms' keys and the words of the others'.
+        self.words = frozenset(w for k in every for w in k.split())
         self._ids = Keys(sorted(every))
         self._table = _Table.build(postings, pairs, self._ids, self.always)
         self._counted = 0

@@ -167,7 +167,7 @@ class RuleSet:
         # keeping only these words in their word sets (see Tokens), which answers every
         # presence check alike, and the keys are found on the way; the scanner finds them
         # in other text.
-        self._known = Vocabulary(_words_of(self._nodes), self._scanner.keys)
+        self._known = Vocabulary(self._index.words, self._scanner.keys)
 
     @classmethod
     def from_files(cls, paths: Sequence[str | Path] | str | Path) -> RuleSet:
@@ -218,18 +218,6 @@ class RuleSet:
         if i is None:
             raise KeyError(f"no rule with id {rule_id!r}")
         return explain(Evaluator(article, self._known), self._nodes[i])
-
-
-def _words_of(nodes: Sequence[q.Node]) -> set[str]:
-    """The words of every term of ``nodes``, as written in the query and folded (a
-    ``case:`` term's words are looked for folded first)."""
-    words: set[str] = set()
-    for node in nodes:
-        for term in q.terms(node):
-            if isinstance(term, q.Term):
-                words.update(term.words)
-                words.update(map(fold, term.words))
-    return words
 
 
 def spans(ev: Evaluator, found: list[Occ]) -> list[Span]:
