@@ -142,6 +142,24 @@ static PyObject *word_at(Table *t, const Py_UCS1 *flat, Py_ssize_t at, Py_ssize_
     return word;
 }
 
+/* 0 if ``text`` is an ASCII str (ready), else -1 with the error for the argument of ``fn``. */
+static int ascii_arg(PyObject *text, const char *fn) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "%s() argument must be str, not %.80s", fn,
+                     Py_TYPE(text)->tp_name);
+        return -1;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        return -1;
+#endif
+    if (!PyUnicode_IS_ASCII(text)) {
+        PyErr_Format(PyExc_ValueError, "%s() argument must be ASCII", fn);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *fold_ascii(PyObject *self, PyObject *text) {
     PyObject *flat = NULL, *folded = NULL, *words = NULL, *joined = NULL, *res;
     Py_ssize_t n, i, count = 0, letters = 0, k = 0;
@@ -151,19 +169,8 @@ static PyObject *fold_ascii(PyObject *self, PyObject *text) {
     Table table = {NULL, 0, 0};
 
     (void)self;
-    if (!PyUnicode_Check(text)) {
-        PyErr_Format(PyExc_TypeError, "fold_ascii() argument must be str, not %.80s",
-                     Py_TYPE(text)->tp_name);
+    if (ascii_arg(text, "fold_ascii") < 0)
         return NULL;
-    }
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0)
-        return NULL;
-#endif
-    if (!PyUnicode_IS_ASCII(text)) {
-        PyErr_SetString(PyExc_ValueError, "fold_ascii() argument must be ASCII");
-        return NULL;
-    }
     n = PyUnicode_GET_LENGTH(text);
     in = PyUnicode_1BYTE_DATA(text);
 
@@ -981,19 +988,8 @@ static PyObject *vocab_fold(Vocabulary *v, PyObject *text) {
     uint64_t head = 0, tail = HASH_START;
 #endif
 
-    if (!PyUnicode_Check(text)) {
-        PyErr_Format(PyExc_TypeError, "fold() argument must be str, not %.80s",
-                     Py_TYPE(text)->tp_name);
+    if (ascii_arg(text, "fold") < 0)
         return NULL;
-    }
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0)
-        return NULL;
-#endif
-    if (!PyUnicode_IS_ASCII(text)) {
-        PyErr_SetString(PyExc_ValueError, "fold() argument must be ASCII");
-        return NULL;
-    }
     n = PyUnicode_GET_LENGTH(text);
     in = PyUnicode_1BYTE_DATA(text);
     flat = PyUnicode_New(n, 127);
