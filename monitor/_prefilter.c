@@ -496,7 +496,7 @@ static int walk_next(Walk *w, PyObject **s, Py_hash_t *h) {
     PyObject *next = PyIter_Next(w->it);
     if (next == NULL)
         return 0;
-    Py_DECREF(next);
+    Py_DECREF(next); /* the set (an exact set: see select) holds it throughout */
     *s = next;
     *h = PyUnicode_CheckExact(next) ? PyObject_Hash(next) : 0;
     return 1;
@@ -622,7 +622,10 @@ static PyObject *table_select(Table *t, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "select() takes 3 arguments (%zd given)", nargs);
         return NULL;
     }
-    if (!PyAnySet_Check(args[0]) || !PyAnySet_Check(args[1])) {
+    /* Exact set types only: a subclass's __iter__ could run Python code, yield objects the
+     * set does not hold, or more than its size says. */
+    if (!(PySet_CheckExact(args[0]) || PyFrozenSet_CheckExact(args[0])) ||
+        !(PySet_CheckExact(args[1]) || PyFrozenSet_CheckExact(args[1]))) {
         PyErr_SetString(PyExc_TypeError, "select() takes sets of words and keys");
         return NULL;
     }

@@ -201,6 +201,21 @@ def test_select_refuses() -> None:
         table.select({"a"}, set())  # type: ignore[call-arg]
 
 
+def test_select_refuses_set_subclasses() -> None:
+    """A set subclass could run Python code mid-call through its __iter__, and yield objects
+    the set does not hold, or more than its size: it is refused, never walked."""
+
+    class Wide(set[str]):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            return (f"k{i}" for i in range(5000))
+
+    table = Table(Keys(["a"]), {"a": (0,)}, {}, ())
+    for words, keys in ((Wide(), set()), (set(), Wide({"a"})), (Wide({"a"}), frozenset())):
+        with pytest.raises(TypeError):
+            table.select(words, keys, True)
+    assert table.select(frozenset({"a"}), set(), True) == [0]
+
+
 def _reference_counts(index: Index, articles: list[tuple[set[str], set[str]]]) -> Counter[str]:
     """The counts learning keeps, as the Python index did: every article up to
     _COUNT_ALL_UNTIL, then one in _SAMPLE; the word keys among words and every key among
