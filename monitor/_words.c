@@ -934,29 +934,39 @@ static Py_ssize_t block_word(Vocabulary *v, const Py_UCS1 *flat, Py_ssize_t n, P
     return vocab_word(v, j0, j, len, head, tail, prev, stamp, known, found);
 }
 
+/* Folds the block of flat at ``b`` (64 characters, or the rest of the text); returns its
+ * mask of spaces, the characters past the end of the text counted as spaces. */
+static uint64_t fold_block(const Py_UCS1 *in, Py_UCS1 *out, Py_ssize_t n, Py_ssize_t b) {
+    Py_ssize_t k, m = n - b < 64 ? n - b : 64;
+    uint64_t space = 0;
+    if (m == 64) {
+        for (k = 0; k < 64; k += 16) {
+            __m128i f = fold16(_mm_loadu_si128((const __m128i *)(in + b + k)));
+            _mm_storeu_si128((__m128i *)(out + b + k), f);
+            space |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(f, _mm_set1_epi8(' ')))
+                     << k;
+        }
+        return space;
+    }
+    for (k = 0; k < m; k++) {
+        out[b + k] = FOLD[in[b + k]];
+        space |= (uint64_t)(out[b + k] == ' ') << k;
+    }
+    return space | ~(uint64_t)0 << m;
+}
+
 static int fold_blocks(Vocabulary *v, const Py_UCS1 *in, Py_UCS1 *out, Py_ssize_t n,
                        Py_UCS1 *j0, Py_UCS1 **jp, uint64_t stamp, PyObject *known,
                        PyObject *found) {
-    Py_ssize_t b, k, start = 0, prev = -1;
+    Py_ssize_t b, start = 0, prev = -1;
     uint64_t carry = 0; /* 1 when the character before the block is in a word */
+    uint64_t next = n > 0 ? fold_block(in, out, n, 0) : 0;
     for (b = 0; b < n; b += 64) {
-        Py_ssize_t m = n - b < 64 ? n - b : 64;
-        uint64_t space = 0, words, starts, events;
-        if (m == 64) {
-            for (k = 0; k < 64; k += 16) {
-                __m128i f = fold16(_mm_loadu_si128((const __m128i *)(in + b + k)));
-                _mm_storeu_si128((__m128i *)(out + b + k), f);
-                space |= (uint64_t)(uint32_t)_mm_movemask_epi8(
-                             _mm_cmpeq_epi8(f, _mm_set1_epi8(' ')))
-                         << k;
-            }
-        } else {
-            for (k = 0; k < m; k++) {
-                out[b + k] = FOLD[in[b + k]];
-                space |= (uint64_t)(out[b + k] == ' ') << k;
-            }
-            space |= ~(uint64_t)0 << m; /* spaces past the end, so the last word ends */
-        }
+        /* The block after this one is folded first, so a word's 16-byte copy and 8-byte
+         * key, which may reach into it, read folded characters. */
+        uint64_t space = next, words, starts, events;
+        if (b + 64 < n)
+            next = fold_block(in, out, n, b + 64);
         words = ~space;
         starts = words & ~((words << 1) | carry);
         events = starts | (space & ((words << 1) | carry)); /* starts, and ends (spaces) */
