@@ -18,6 +18,9 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from monitor.errors import ParseError
+from monitor.parse import Feed, parse_feed
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 SEED_ARTICLE = CORPUS / "seed" / "article.html"
@@ -121,3 +124,17 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.fail(f"shared corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def corpus_feeds() -> list[Feed]:
+    """Every corpus feed (XML and JSON, in path order) as parse_feed reads it, but those
+    the parsers refuse; parsed once per test session."""
+    if not CORPUS.is_dir():
+        pytest.fail(f"shared corpus not found at {CORPUS}")
+    feeds = []
+    for path in sorted((CORPUS / "feeds").rglob("*")):
+        if path.suffix in (".xml", ".json"):
+            with contextlib.suppress(ParseError):
+                feeds.append(parse_feed(path.read_bytes(), "http://example.com/feed"))
+    return feeds
