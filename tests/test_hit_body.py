@@ -13,15 +13,7 @@ import pytest
 
 from monitor.article import Article
 from monitor.hit import article_data, article_json_of, build_hit, hit_id, iso
-
-
-@dataclass
-class Span:
-    field: str
-    text: str
-    start: int
-    end: int
-    snippet: str
+from monitor.rules import Span
 
 
 @dataclass
@@ -78,7 +70,10 @@ def reference(match: FakeMatch, article: Article, story: str, when: datetime) ->
         FakeMatch(
             "korea-opcon",
             AWKWARD,
-            [Span("body", AWKWARD, 0, 12, f"…{AWKWARD}…"), Span("title", "x", 3, 4, "a x b")],
+            [
+                Span("body", AWKWARD, 0, 12, f"…{AWKWARD}…", (1, 13)),
+                Span("title", "x", 3, 4, "a x b", (2, 3)),
+            ],
         ),
     ],
 )
